@@ -1,0 +1,1 @@
+"""Hooks: one per email-service provider, sharing HTTP mechanics in base.py."""

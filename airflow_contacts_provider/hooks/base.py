@@ -1,0 +1,421 @@
+"""What the four provider hooks share: the connection, one HTTP session, retries and rate limits.
+
+A provider hook says where its endpoints are and how its payloads look; this base
+decides how a request is sent, retried, rate-limited and turned into an error.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any, ClassVar
+
+import httpx
+import pandas as pd
+import requests
+from airflow.sdk import BaseHook
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+)
+
+from airflow_contacts_provider.exceptions import (
+    BatchTooLargeError,
+    ProviderAuthError,
+    ProviderRequestError,
+)
+from airflow_contacts_provider.fields import FieldSpec
+from airflow_contacts_provider.import_job import ImportJob
+
+Contacts = pd.DataFrame | Sequence[Mapping[str, Any]]
+"""Flat contact records keyed by destination field name (see ``FieldSpec.name``)."""
+
+RETRYABLE_EXCEPTIONS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    httpx.TransportError,
+)
+
+
+def as_frame(contacts: Contacts) -> pd.DataFrame:
+    """Accept a DataFrame or a list of dicts; hooks build payloads from a frame."""
+    if isinstance(contacts, pd.DataFrame):
+        return contacts
+    return pd.DataFrame.from_records(list(contacts))
+
+
+class RateLimiter:
+    """A sliding-window limit on requests, shared by every hook of one account in this process."""
+
+    _registry: ClassVar[dict[tuple[str, str], RateLimiter]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, max_requests: int, period: float) -> None:
+        self.max_requests = max_requests
+        self.period = period
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_key(cls, key: tuple[str, str], max_requests: int, period: float) -> RateLimiter:
+        with cls._registry_lock:
+            limiter = cls._registry.get(key)
+            if limiter is None or (limiter.max_requests, limiter.period) != (max_requests, period):
+                limiter = cls._registry[key] = cls(max_requests, period)
+            return limiter
+
+    def delay(self) -> float:
+        """Reserve a slot and return how long to wait before using it."""
+        with self._lock:
+            now = time.monotonic()
+            while self._sent and now - self._sent[0] >= self.period:
+                self._sent.popleft()
+            start = now
+            if len(self._sent) >= self.max_requests:
+                start = self._sent[-self.max_requests] + self.period
+            self._sent.append(start)
+            return max(0.0, start - now)
+
+    def acquire(self) -> None:
+        time.sleep(self.delay())
+
+
+class RetryPolicy:
+    """When to retry a request and how long to wait.
+
+    429 waits for ``Retry-After`` (or backs off) and does not use the retry budget
+    until ``max_rate_limit_wait`` seconds have been spent waiting; 5xx, dropped
+    connections and timeouts use the budget with exponential backoff and jitter.
+    """
+
+    def __init__(self, max_retries: int, max_rate_limit_wait: float, backoff_base: float = 0.5,
+                 backoff_max: float = 30.0) -> None:
+        self.max_retries = max_retries
+        self.max_rate_limit_wait = max_rate_limit_wait
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.failures = 0
+        self.rate_limited = 0
+        self.rate_limit_waited = 0.0
+
+    @staticmethod
+    def _response(state: RetryCallState) -> Any:
+        outcome = state.outcome
+        if outcome is None or outcome.failed:
+            return None
+        return outcome.result()
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_max, self.backoff_base * 2**attempt)
+        return random.uniform(ceiling / 2, ceiling)
+
+    def wait(self, state: RetryCallState) -> float:
+        response = self._response(state)
+        if response is not None and response.status_code == 429:
+            self.rate_limited += 1
+            seconds = _retry_after(response.headers.get("Retry-After"))
+            if seconds is None:
+                seconds = self._backoff(self.rate_limited)
+            self.rate_limit_waited += seconds
+            return seconds
+        self.failures += 1
+        return self._backoff(self.failures)
+
+    def stop(self, state: RetryCallState) -> bool:
+        response = self._response(state)
+        if response is not None and response.status_code == 429:
+            return self.rate_limit_waited >= self.max_rate_limit_wait
+        return self.failures >= self.max_retries
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+class ContactImportHook(BaseHook, ABC):
+    """Base of the provider hooks.
+
+    Connection: ``password`` is the API token, ``host`` an optional base-URL override
+    (default: the provider's real API host), provider ids in ``extra``.
+
+    :param conn_id: the Airflow connection to use.
+    :param timeout: connect and read timeouts in seconds.
+    :param max_retries: retries for 5xx, dropped connections and timeouts.
+    :param max_rate_limit_wait: seconds a request may spend waiting out 429s.
+    """
+
+    conn_name_attr = "conn_id"
+    default_conn_name: ClassVar[str]
+    conn_type: ClassVar[str]
+    hook_name: ClassVar[str]
+
+    provider: ClassVar[str]
+    default_host: ClassVar[str]
+    max_batch_size: ClassVar[int]
+    max_batch_bytes: ClassVar[int | None] = None
+    rate_limit: ClassVar[tuple[int, float] | None] = None
+    """Client-side limit as (requests, seconds) per account; ``None`` for none."""
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        timeout: tuple[float, float] = (10.0, 120.0),
+        max_retries: int = 5,
+        max_rate_limit_wait: float = 600.0,
+        backoff_base: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.conn_id = conn_id or self.default_conn_name
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_rate_limit_wait = max_rate_limit_wait
+        self.backoff_base = backoff_base
+
+    # -- connection ------------------------------------------------------------------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port", "login"],
+            "relabeling": {"password": "API token", "host": "Base URL"},
+            "placeholders": {"host": cls.default_host},
+        }
+
+    @cached_property
+    def connection(self) -> Any:
+        return self.get_connection(self.conn_id)
+
+    @cached_property
+    def extras(self) -> dict[str, Any]:
+        return dict(self.connection.extra_dejson or {})
+
+    @cached_property
+    def token(self) -> str:
+        token = self.connection.password
+        if not token:
+            raise ProviderAuthError(f"Connection '{self.conn_id}' has no API token (the password field).")
+        return str(token)
+
+    @cached_property
+    def base_url(self) -> str:
+        host = (self.connection.host or self.default_host).strip().rstrip("/")
+        if "://" not in host:
+            host = f"https://{host}"
+        return host
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def require_extra(self, key: str) -> str:
+        value = self.extras.get(key)
+        if value in (None, ""):
+            from airflow_contacts_provider.exceptions import ConfigurationError
+
+            raise ConfigurationError(f"Connection '{self.conn_id}' needs '{key}' in its extra.")
+        return str(value)
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
+
+    @cached_property
+    def limiter(self) -> RateLimiter | None:
+        per_minute = self.extras.get("requests_per_minute")
+        if per_minute:
+            return RateLimiter.for_key((self.provider, self.base_url + self.rate_limit_key()),
+                                       int(per_minute), 60.0)
+        if self.rate_limit is None:
+            return None
+        return RateLimiter.for_key((self.provider, self.base_url + self.rate_limit_key()), *self.rate_limit)
+
+    def rate_limit_key(self) -> str:
+        """What the provider's rate limit is counted per (an account, a workspace...)."""
+        return ""
+
+    # -- sending ---------------------------------------------------------------------
+
+    @cached_property
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers.update({"Accept": "application/json", "User-Agent": "airflow-contacts-provider"})
+        return session
+
+    def _retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_retries, self.max_rate_limit_wait, self.backoff_base)
+
+    def _should_retry(self, response: Any) -> bool:
+        status = response.status_code
+        return status == 429 or (status >= 500 and self.auth_failure(response) is None)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        authenticated: bool = True,
+        accept: Sequence[int] = (),
+    ) -> requests.Response:
+        """Send one request with retries; return it when 2xx or in ``accept``, else raise.
+
+        ``data`` may be bytes or a callable returning a fresh body (an iterator is
+        consumed by the first attempt, so a retry needs a new one).
+        """
+        policy = self._retry_policy()
+        all_headers = {**(self.auth_headers() if authenticated else {}), **(headers or {})}
+        url = self.url(path)
+
+        def send() -> requests.Response:
+            if self.limiter is not None and authenticated:
+                self.limiter.acquire()
+            body = data() if callable(data) else data
+            return self.session.request(method, url, json=json, data=body, headers=all_headers,
+                                        params=params, timeout=self.timeout)
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(RETRYABLE_EXCEPTIONS) | retry_if_result(self._should_retry),
+            wait=policy.wait,
+            stop=policy.stop,
+            before_sleep=self._log_retry,
+            retry_error_callback=_last_response,
+            reraise=True,
+        )
+        response = retrying(send)
+        self._raise_for_status(response, accept)
+        return response
+
+    async def arequest(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        authenticated: bool = True,
+        accept: Sequence[int] = (),
+    ) -> httpx.Response:
+        """The async twin of :meth:`request`, for triggers."""
+        policy = self._retry_policy()
+        all_headers = {"Accept": "application/json", **(self.auth_headers() if authenticated else {})}
+        timeout = httpx.Timeout(self.timeout[1], connect=self.timeout[0])
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            retrying = AsyncRetrying(
+                retry=retry_if_exception_type(RETRYABLE_EXCEPTIONS) | retry_if_result(self._should_retry),
+                wait=policy.wait,
+                stop=policy.stop,
+                before_sleep=self._log_retry,
+                retry_error_callback=_last_response,
+                reraise=True,
+            )
+            response = await retrying(client.request, method, self.url(path), json=json,
+                                      params=params, headers=all_headers)
+        self._raise_for_status(response, accept)
+        return response
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        outcome = state.outcome
+        if outcome is not None and outcome.failed:
+            reason = type(outcome.exception()).__name__
+        else:
+            reason = f"HTTP {RetryPolicy._response(state).status_code}"
+        seconds = state.next_action.sleep if state.next_action else 0
+        self.log.warning("%s: %s, retrying in %.1f s (attempt %d)", self.provider, reason, seconds,
+                         state.attempt_number)
+
+    # -- errors ----------------------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        token = self.connection.password
+        return text.replace(token, "***") if token else text
+
+    def error_message(self, response: Any) -> str:
+        """The provider's own words for a failed response, without the token, kept short."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        text = body if isinstance(body, str) else jsonlib.dumps(body)
+        return self.redact(text[:1000])
+
+    def auth_failure(self, response: Any) -> str | None:
+        """A message when the response means the credentials were refused, else ``None``."""
+        if response.status_code in (401, 403):
+            return self.error_message(response)
+        return None
+
+    def _raise_for_status(self, response: Any, accept: Sequence[int]) -> None:
+        status = response.status_code
+        if 200 <= status < 300 or status in accept:
+            return
+        auth = self.auth_failure(response)
+        if auth is not None:
+            raise ProviderAuthError(
+                f"{self.hook_name} refused the credentials of connection '{self.conn_id}' "
+                f"(HTTP {status}): {auth}"
+            )
+        raise ProviderRequestError(
+            f"{self.hook_name} answered HTTP {status} to {response.request.method} "
+            f"{_path_of(str(response.request.url))}: {self.error_message(response)}"
+        )
+
+    # -- what each provider implements ---------------------------------------------------
+
+    def check_batch_size(self, count: int) -> None:
+        if count > self.max_batch_size:
+            raise BatchTooLargeError(
+                f"{self.hook_name} accepts at most {self.max_batch_size} contacts a request; "
+                f"this batch has {count}. Nothing was sent."
+            )
+
+    @abstractmethod
+    def get_field_specs(self) -> dict[str, FieldSpec]:
+        """The destination fields this account accepts, keyed by name."""
+
+    @abstractmethod
+    def submit_import(self, contacts: Contacts, *, list_ids: Sequence[str | int] | None = None,
+                      exclude_list_ids: Sequence[str | int] | None = None) -> ImportJob:
+        """Send one batch; synchronous providers return a terminal job."""
+
+    @abstractmethod
+    def get_import(self, job_id: str) -> ImportJob:
+        """The current state of an import job."""
+
+    @abstractmethod
+    async def aget_import(self, job_id: str) -> ImportJob:
+        """The current state of an import job, for triggers."""
+
+    @abstractmethod
+    def test_connection(self) -> tuple[bool, str]:
+        """Call a cheap real endpoint; the Airflow UI's Test button."""
+
+
+def _last_response(state: RetryCallState) -> Any:
+    """When retries run out on a response (429/5xx), hand it back so its error is reported."""
+    assert state.outcome is not None
+    return state.outcome.result()
+
+
+def _path_of(url: str) -> str:
+    return url.split("?", 1)[0]

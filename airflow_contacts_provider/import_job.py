@@ -1,0 +1,55 @@
+"""The provider-neutral result of a bulk import: one shape for all four providers."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+
+class ImportStatus(str, Enum):
+    """Where an import job is in its life; synchronous providers are terminal at once."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    def is_terminal(self) -> bool:
+        return self in (ImportStatus.SUCCEEDED, ImportStatus.FAILED)
+
+
+class RowError(BaseModel):
+    """Why the provider refused one contact.
+
+    ``index`` is the contact's position in the submitted batch, when the provider
+    lets us know it; ``email`` is what the provider echoed back, when it does.
+    """
+
+    email: str | None = None
+    index: int | None = None
+    reason: str
+
+
+class ImportJob(BaseModel):
+    """One submitted batch and what the provider did with it.
+
+    Counts are ``None`` until the provider reports them (an async job still running).
+    ``rejected`` counts contacts the provider refused; ``over_limit`` is Mailtrap's
+    count of contacts skipped because the account's contact limit was reached.
+    """
+
+    provider: str
+    job_id: str
+    status: ImportStatus
+    submitted: int
+    created: int | None = None
+    updated: int | None = None
+    rejected: int | None = None
+    over_limit: int = 0
+    row_errors: list[RowError] = Field(default_factory=list)
+    message: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal()

@@ -1,0 +1,1 @@
+"""Sources: where contacts come from (SQL connections, files on object storage)."""
