@@ -317,6 +317,9 @@ class ContactImportHook(BaseHook, ABC):
         accept: Sequence[int] = (),
     ) -> httpx.Response:
         """The async twin of :meth:`request`, for triggers."""
+        if "connection" not in self.__dict__:
+            # Load the connection without blocking the triggerer's event loop.
+            self.__dict__["connection"] = await self.aget_connection(self.conn_id)
         policy = self._retry_policy()
         all_headers = {"Accept": "application/json", **(self.auth_headers() if authenticated else {})}
         timeout = httpx.Timeout(self.timeout[1], connect=self.timeout[0])

@@ -1,0 +1,19 @@
+"""Mailtrap contacts emulator (scaffold: filled in by the Mailtrap work)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from airflow_contacts_provider.sandbox.state import SandboxState
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    if status == 401:
+        return {"error": message}
+    return {"errors": message}
+
+
+def build_router(state: SandboxState) -> APIRouter:
+    return APIRouter()
