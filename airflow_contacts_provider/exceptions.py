@@ -22,7 +22,19 @@ class ProviderAuthError(ContactsProviderError):
 
 
 class ProviderRequestError(ContactsProviderError):
-    """The provider refused a request as a whole, for a reason retrying will not fix."""
+    """The provider refused a request as a whole, or kept failing it after retries.
+
+    ``status_code`` is the HTTP status of the last answer, if there was one.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+    @property
+    def is_transient(self) -> bool:
+        """Whether asking again later might succeed (server errors, rate limits)."""
+        return self.status_code is None or self.status_code >= 500 or self.status_code == 429
 
 
 class BatchTooLargeError(ConfigurationError):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Iterable
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -53,3 +57,29 @@ class ImportJob(BaseModel):
     @property
     def is_terminal(self) -> bool:
         return self.status.is_terminal()
+
+
+_EMAIL_LIKE = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+")
+
+
+def reason_category(reason: str) -> str:
+    """A reason with any address in it blanked, so counts by reason carry no personal data."""
+    return _EMAIL_LIKE.sub("<email>", reason)
+
+
+def summarize_jobs(jobs: Iterable[ImportJob]) -> dict[str, Any]:
+    """Totals over import jobs, free of personal data, for XCom and task logs."""
+    jobs = list(jobs)
+    rejected_by_reason: Counter[str] = Counter(
+        reason_category(error.reason) for job in jobs for error in job.row_errors
+    )
+    return {
+        "jobs": len(jobs),
+        "submitted": sum(job.submitted for job in jobs),
+        "created": sum(job.created or 0 for job in jobs),
+        "updated": sum(job.updated or 0 for job in jobs),
+        "rejected": sum(job.rejected or 0 for job in jobs),
+        "over_limit": sum(job.over_limit for job in jobs),
+        "failed_jobs": [job.job_id for job in jobs if job.status == ImportStatus.FAILED],
+        "rejected_by_reason": dict(rejected_by_reason),
+    }

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import httpx
 import pandas as pd
@@ -30,13 +30,14 @@ from tenacity import (
 
 from airflow_contacts_provider.exceptions import (
     BatchTooLargeError,
+    ConfigurationError,
     ProviderAuthError,
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec
 from airflow_contacts_provider.import_job import ImportJob
 
-Contacts = pd.DataFrame | Sequence[Mapping[str, Any]]
+Contacts: TypeAlias = "pd.DataFrame | Sequence[Mapping[str, Any]]"
 """Flat contact records keyed by destination field name (see ``FieldSpec.name``)."""
 
 RETRYABLE_EXCEPTIONS = (
@@ -229,8 +230,6 @@ class ContactImportHook(BaseHook, ABC):
     def require_extra(self, key: str) -> str:
         value = self.extras.get(key)
         if value in (None, ""):
-            from airflow_contacts_provider.exceptions import ConfigurationError
-
             raise ConfigurationError(f"Connection '{self.conn_id}' needs '{key}' in its extra.")
         return str(value)
 
@@ -332,7 +331,7 @@ class ContactImportHook(BaseHook, ABC):
                 retry_error_callback=_last_response,
                 reraise=True,
             )
-            response = await retrying(client.request, method, self.url(path), json=json,
+            response: httpx.Response = await retrying(client.request, method, self.url(path), json=json,
                                       params=params, headers=all_headers)
         self._raise_for_status(response, accept)
         return response
@@ -380,7 +379,8 @@ class ContactImportHook(BaseHook, ABC):
             )
         raise ProviderRequestError(
             f"{self.hook_name} answered HTTP {status} to {response.request.method} "
-            f"{_path_of(str(response.request.url))}: {self.error_message(response)}"
+            f"{_path_of(str(response.request.url))}: {self.error_message(response)}",
+            status_code=status,
         )
 
     # -- what each provider implements ---------------------------------------------------
@@ -422,3 +422,24 @@ def _last_response(state: RetryCallState) -> Any:
 
 def _path_of(url: str) -> str:
     return url.split("?", 1)[0]
+
+
+def get_contact_hook(conn_id: str, **hook_params: Any) -> ContactImportHook:
+    """The provider hook for a connection, chosen by its connection type."""
+    hook = BaseHook.get_hook(conn_id, hook_params=hook_params or None)
+    return _checked(hook, conn_id)
+
+
+async def aget_contact_hook(conn_id: str, **hook_params: Any) -> ContactImportHook:
+    """:func:`get_contact_hook` for async code (triggers): does not block the event loop."""
+    hook = await BaseHook.aget_hook(conn_id, hook_params=hook_params or None)
+    return _checked(hook, conn_id)
+
+
+def _checked(hook: Any, conn_id: str) -> ContactImportHook:
+    if not isinstance(hook, ContactImportHook):
+        raise ConfigurationError(
+            f"Connection '{conn_id}' is of type '{getattr(hook, 'conn_type', '?')}', not one of this "
+            "provider's (mailtrap, notifuse, sendgrid_marketing, migma)."
+        )
+    return hook
