@@ -12,7 +12,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar, TypeAlias
 
@@ -37,8 +37,10 @@ from airflow_contacts_provider.exceptions import (
 from airflow_contacts_provider.fields import FieldSpec
 from airflow_contacts_provider.import_job import ImportJob
 
-Contacts: TypeAlias = "pd.DataFrame | Sequence[Mapping[str, Any]]"
-"""Flat contact records keyed by destination field name (see ``FieldSpec.name``)."""
+Contacts: TypeAlias = "pd.DataFrame | Iterable[pd.DataFrame] | Sequence[Mapping[str, Any]]"
+"""Flat contact records keyed by destination field name (see ``FieldSpec.name``): a frame,
+frames of one batch (streamed by the operator so a large batch is never whole in memory),
+or a list of dicts."""
 
 RETRYABLE_EXCEPTIONS = (
     requests.ConnectionError,
@@ -47,11 +49,29 @@ RETRYABLE_EXCEPTIONS = (
 )
 
 
+def iter_frames(contacts: Contacts) -> Iterator[pd.DataFrame]:
+    """The batch as frames, in order, for hooks that stream a batch (one frame for a list of dicts)."""
+    if isinstance(contacts, pd.DataFrame):
+        yield contacts
+        return
+    records: list[Any] = []
+    for item in contacts:
+        if isinstance(item, pd.DataFrame):
+            yield item
+        else:
+            records.append(item)
+    if records:
+        yield pd.DataFrame.from_records(records)
+
+
 def as_frame(contacts: Contacts) -> pd.DataFrame:
-    """Accept a DataFrame or a list of dicts; hooks build payloads from a frame."""
+    """The whole batch as one frame, for hooks that send a batch in one request."""
     if isinstance(contacts, pd.DataFrame):
         return contacts
-    return pd.DataFrame.from_records(list(contacts))
+    frames = list(iter_frames(contacts))
+    if not frames:
+        return pd.DataFrame()
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
 
 
 class RateLimiter:
