@@ -403,6 +403,10 @@ class ContactImportHook(BaseHook, ABC):
             status_code=status,
         )
 
+    def contacts_page_url(self) -> str | None:
+        """The provider's web page for this account's contacts, for the operator's extra link."""
+        return None
+
     # -- what each provider implements ---------------------------------------------------
 
     def check_batch_size(self, count: int) -> None:
