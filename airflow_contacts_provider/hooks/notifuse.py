@@ -1,0 +1,292 @@
+"""Notifuse: ``POST /api/contacts.import``, answered at once with one operation per contact.
+
+Contract notes and sources: ``docs/contracts/notifuse.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import requests
+
+from airflow_contacts_provider.exceptions import (
+    ConfigurationError,
+    ContactsProviderError,
+    MappingError,
+    ProviderRequestError,
+)
+from airflow_contacts_provider.fields import FieldSpec, FieldType
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame
+from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
+
+IMPORT_PATH = "/api/contacts.import"
+COUNT_PATH = "/api/contacts.count"
+
+_STRING_FIELDS = {
+    "external_id": 255, "timezone": 50, "language": 50, "first_name": 255, "last_name": 255,
+    "full_name": 255, "phone": 50, "address_line_1": 255, "address_line_2": 255, "country": 100,
+    "postcode": 20, "state": 100, "job_title": 255,
+    **{f"custom_string_{i}": 255 for i in range(1, 6)},
+}
+"""``ContactInput`` string fields with their VARCHAR lengths: one overlong value fails a 500-contact INSERT."""
+
+_FIELD_SPECS = (
+    FieldSpec(name="email", type=FieldType.TEXT, required=True, max_length=255),
+    *(FieldSpec(name=name, type=FieldType.TEXT, max_length=length) for name, length in _STRING_FIELDS.items()),
+    *(FieldSpec(name=f"custom_number_{i}", type=FieldType.FLOAT) for i in range(1, 6)),
+    *(FieldSpec(name=f"custom_datetime_{i}", type=FieldType.DATETIME) for i in range(1, 6)),
+    *(FieldSpec(name=f"custom_json_{i}", type=FieldType.JSON) for i in range(1, 6)),
+)
+_FIELD_NAMES = frozenset(spec.name for spec in _FIELD_SPECS)
+_DATETIME_FIELDS = frozenset(spec.name for spec in _FIELD_SPECS if spec.type is FieldType.DATETIME)
+
+_AT_INDEX = re.compile(r"\bat index (\d+)\b")
+_PARSE_HINT = (" (Notifuse says this of any contact it cannot parse: a missing or invalid email, a text field "
+               "that is not a string, a custom_number that is not a number, a custom_datetime that is not "
+               "RFC 3339, a custom_json that is not an object or array)")
+_AUTH_ERRORS = ("failed to authenticate user:", "Insufficient permissions")
+"""Notifuse answers workspace and permission problems with HTTP 500 and these words."""
+
+
+class NotifuseHook(ContactImportHook):
+    """Imports contacts into one Notifuse workspace.
+
+    Connection: host = the Notifuse instance (self-hosted or per-customer domain),
+    password = an API key of the workspace, extra ``workspace_id`` (required).
+
+    Notifuse answers synchronously: :meth:`submit_import` returns a finished job, and
+    :meth:`get_import` can only return jobs this hook instance submitted.
+    """
+
+    default_conn_name = "notifuse_default"
+    conn_type = "notifuse"
+    hook_name = "Notifuse"
+    provider = "notifuse"
+    default_host = "https://demo.notifuse.com"
+    max_batch_size = 2_000
+    """Notifuse sets no limit; see docs/contracts/notifuse.md for why 2,000."""
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id, **kwargs)
+        self._jobs: dict[str, ImportJob] = {}
+
+    # -- connection ------------------------------------------------------------------
+
+    @property
+    def workspace_id(self) -> str:
+        return self.require_extra("workspace_id")
+
+    def rate_limit_key(self) -> str:
+        return f"/{self.extras.get('workspace_id', '')}"
+
+    def get_field_specs(self) -> dict[str, FieldSpec]:
+        return {spec.name: spec for spec in _FIELD_SPECS}
+
+    def auth_failure(self, response: Any) -> str | None:
+        """Also a refusal: the HTTP 500s Notifuse sends for an unknown workspace or missing permission."""
+        refused = super().auth_failure(response)
+        if refused is not None or response.status_code != 500:
+            return refused
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        error = body.get("error") if isinstance(body, Mapping) else None
+        if isinstance(error, str) and error.startswith(_AUTH_ERRORS):
+            return self.error_message(response)
+        return None
+
+    # -- submitting ------------------------------------------------------------------
+
+    def submit_import(self, contacts: Contacts, *, list_ids: Sequence[str | int] | None = None,
+                      exclude_list_ids: Sequence[str | int] | None = None) -> ImportJob:
+        """Send one batch and return the finished job.
+
+        Repeated emails are not sent twice: Notifuse would keep the last and report
+        nothing for the others, so the hook sends the last and rejects the earlier ones.
+
+        :param contacts: flat records keyed by ``ContactInput`` field name.
+        :param list_ids: Notifuse list ids every imported contact is subscribed to.
+        :param exclude_list_ids: not supported by Notifuse; raises :class:`ConfigurationError`.
+        """
+        if exclude_list_ids:
+            raise ConfigurationError(
+                "Notifuse's contacts.import can subscribe contacts to lists but not exclude them; "
+                "drop exclude_list_ids."
+            )
+        frame = as_frame(contacts)
+        self.check_batch_size(len(frame))
+        workspace = self.workspace_id
+        job_id = f"notifuse-{uuid.uuid4().hex}"
+        batch = prepare_batch(frame)
+        operations: list[Any] = []
+        if batch.contacts:
+            payload: dict[str, Any] = {"workspace_id": workspace, "contacts": batch.contacts}
+            if list_ids:
+                payload["subscribe_to_lists"] = [str(list_id) for list_id in list_ids]
+            body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+            response = self.request("POST", IMPORT_PATH, data=body,
+                                    headers={"Content-Type": "application/json"})
+            operations = _operations(response.json())
+        job = batch.tally(self.provider, job_id, operations)
+        self._jobs[job_id] = job
+        return job
+
+    # -- job status ------------------------------------------------------------------
+
+    def get_import(self, job_id: str) -> ImportJob:
+        """A job this hook submitted: Notifuse imports finish in the request and have no job endpoint."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise ConfigurationError(
+                f"Notifuse imports are synchronous and Notifuse keeps no import jobs; '{job_id}' was not "
+                "submitted by this hook. Use the ImportJob that submit_import returned."
+            )
+        return job
+
+    async def aget_import(self, job_id: str) -> ImportJob:
+        return self.get_import(job_id)
+
+    # -- connection test -------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Count the workspace's contacts: proves the URL, the API key and its access to the workspace.
+
+        Retried once at most: Notifuse answers a wrong workspace with a 500 that retrying
+        will not fix, and the Test button should answer in seconds.
+        """
+        try:
+            workspace = self.workspace_id
+            probe = type(self)(self.conn_id, timeout=self.timeout, max_retries=min(self.max_retries, 1),
+                               max_rate_limit_wait=self.max_rate_limit_wait, backoff_base=self.backoff_base)
+            body = probe.request("GET", COUNT_PATH, params={"workspace_id": workspace}).json()
+        except ProviderRequestError as error:
+            return False, f"{error} (is workspace_id right, and may the API key read its contacts?)"
+        except ContactsProviderError as error:
+            return False, str(error)
+        except requests.RequestException as error:
+            return False, f"Could not reach Notifuse at {self.base_url}: {type(error).__name__}"
+        return True, f"Connected to Notifuse workspace '{workspace}' ({body.get('total_contacts')} contacts)."
+
+
+@dataclass
+class PreparedBatch:
+    """A batch ready to send, and how to map Notifuse's answer back to batch positions.
+
+    :param contacts: the ``contacts`` array, in request order.
+    :param positions: the batch position of each sent contact.
+    :param emails: the batch's email column as given.
+    :param keys: normalised email -> batch position, for the sent contacts.
+    :param duplicates: rejections of earlier rows whose email comes again later in the batch.
+    """
+
+    contacts: list[dict[str, Any]]
+    positions: list[int]
+    emails: list[Any]
+    keys: dict[str, int]
+    duplicates: list[RowError]
+
+    def locate(self, operation: Mapping[str, Any]) -> int | None:
+        """The batch position an operation reports on.
+
+        Errors name their request index ("... at index N: ..."), the only handle on a contact
+        that failed to parse (its email comes back empty); creates and updates are found by
+        their normalised email, which is unique among the sent contacts.
+        """
+        if operation.get("action") == "error":
+            match = _AT_INDEX.search(str(operation.get("error") or ""))
+            if match and int(match.group(1)) < len(self.positions):
+                return self.positions[int(match.group(1))]
+        email = operation.get("email")
+        return self.keys.get(email.strip().lower()) if isinstance(email, str) and email else None
+
+    def tally(self, provider: str, job_id: str, operations: list[Any]) -> ImportJob:
+        """Turn the operations into counts and row errors, accounting for every row of the batch."""
+        outcomes: dict[int, str] = {}
+        errors = list(self.duplicates)
+        for operation in operations:
+            position = self.locate(operation) if isinstance(operation, Mapping) else None
+            if position is None or position in outcomes:
+                continue
+            action = str(operation.get("action"))
+            outcomes[position] = action
+            if action not in ("create", "update"):
+                reason = str(operation.get("error") or f"Notifuse answered {action!r}")
+                if not operation.get("email"):
+                    reason += _PARSE_HINT
+                errors.append(RowError(email=operation.get("email") or _text(self.emails[position]),
+                                       index=position, reason=reason))
+        unanswered = [position for position in self.positions if position not in outcomes]
+        errors.extend(RowError(email=_text(self.emails[position]), index=position,
+                               reason="Notifuse returned no result for this contact; it may or may not be stored")
+                      for position in unanswered)
+        errors.sort(key=lambda error: error.index if error.index is not None else -1)
+        actions = list(outcomes.values())
+        return ImportJob(
+            provider=provider, job_id=job_id, status=ImportStatus.SUCCEEDED, submitted=len(self.emails),
+            created=actions.count("create"), updated=actions.count("update"), rejected=len(errors),
+            row_errors=errors,
+            message=f"Notifuse returned no result for {len(unanswered)} contacts." if unanswered else None,
+        )
+
+
+def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
+    """Build the ``contacts`` array column by column, leaving out missing values and repeated emails."""
+    unknown = [str(column) for column in frame.columns if column not in _FIELD_NAMES]
+    if unknown:
+        raise MappingError(f"Notifuse contacts have no field {', '.join(unknown)}.")
+    if len(frame) and "email" not in frame.columns:
+        raise MappingError("Notifuse needs an 'email' column.")
+    emails = frame["email"].tolist() if "email" in frame.columns else []
+    keys = frame["email"].astype("string").str.strip().str.lower() if emails else pd.Series([], dtype="string")
+    keyed = keys.fillna("").ne("").to_numpy(dtype=bool)
+    repeated = keys.duplicated(keep="last").to_numpy(dtype=bool) & keyed
+    positions = np.flatnonzero(~repeated).tolist()
+    key_list = keys.tolist()
+    last = {key_list[p]: p for p in np.flatnonzero(keyed & ~repeated).tolist()}
+    duplicates = [RowError(email=_text(emails[p]), index=p,
+                           reason=f"duplicate email in batch: row {last[key_list[p]]} has the same email "
+                                  "and was sent instead")
+                  for p in np.flatnonzero(repeated).tolist()]
+    sent = frame.iloc[positions] if duplicates else frame
+    contacts: list[dict[str, Any]] = [{} for _ in range(len(sent))]
+    for column in sent.columns:
+        series = sent[column]
+        values = series.tolist()
+        present = series.notna().to_numpy()
+        if column in _DATETIME_FIELDS:
+            values = [_rfc3339(value) for value in values]
+        if present.all():
+            for contact, value in zip(contacts, values, strict=True):
+                contact[column] = value
+        else:
+            for i in np.flatnonzero(present).tolist():
+                contacts[i][column] = values[i]
+    return PreparedBatch(contacts=contacts, positions=positions, emails=emails, keys=last,
+                         duplicates=duplicates)
+
+
+def _rfc3339(value: Any) -> Any:
+    """Datetimes as RFC 3339 (naive ones read as UTC); anything else, e.g. a formatted string, as is."""
+    if isinstance(value, datetime) and not pd.isna(value):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+    return value
+
+
+def _operations(body: Any) -> list[Any]:
+    operations = body.get("operations") if isinstance(body, Mapping) else None
+    if not isinstance(operations, list):
+        raise ProviderRequestError(f"Notifuse answered without an operations array: {str(body)[:300]}")
+    return operations
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
