@@ -1,0 +1,852 @@
+"""Turn source chunks into payload frames, and give a reason for every row that cannot be sent.
+
+Each row of a chunk ends in exactly one place: the contacts frame (ready for a hook), or the
+rejects frame as ``invalid`` (with a reason naming every failing field) or ``duplicate``.
+Work is vectorised per column; Python runs per value only on rare paths (mixed-type object
+columns, JSON values, addresses the fast pattern does not vouch for, and rejected rows).
+
+Addresses are trimmed, lower-cased and syntax-checked without DNS. Plain ASCII addresses are
+accepted by a strict pattern whose every match email-validator also accepts (a test checks
+this); everything else is judged by email-validator once per distinct value. International
+domains are sent in their ASCII (Punycode) form: it is the same mailbox, every provider and
+mail server accepts it, and one spelling per address makes duplicates of the Unicode and
+Punycode spellings collapse into one contact. Unicode local parts have no ASCII form and are
+sent as they are.
+
+Duplicates are judged by normalised address over the whole sync (the validator lives for the
+sync): the first valid occurrence in source order is sent, later ones are rejected as
+``duplicate of row N``. To keep the newest version of a contact instead, order the source
+query by its timestamp, newest first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from email_validator import EmailNotValidError, validate_email
+from pandas.api import types as ptypes
+
+from airflow_contacts_provider.exceptions import MappingError
+from airflow_contacts_provider.fields import FieldSpec, FieldType
+from airflow_contacts_provider.mapping import EMAIL_FIELD, FieldMapping, ResolvedField, ResolvedMapping
+from airflow_contacts_provider.rejects import REJECT_COLUMNS, count_reasons
+
+ISO_DATE = "%Y-%m-%d"
+ISO_DATETIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True)
+class DateFormats:
+    """How dates and date-times are written into a provider's payload (``strftime`` patterns, UTC).
+
+    :param date: for :attr:`FieldType.DATE` fields.
+    :param datetime: for :attr:`FieldType.DATETIME` fields.
+    """
+
+    date: str = ISO_DATE
+    datetime: str = ISO_DATETIME
+
+
+PROVIDER_DATE_FORMATS: dict[str, DateFormats] = {
+    # Merge-tag dates are "yyyy-mm-dd" strings.
+    "mailtrap": DateFormats(ISO_DATE, ISO_DATETIME),
+    # custom_datetime_N is RFC 3339; Notifuse has no date-only fields, so dates are midnight UTC.
+    "notifuse": DateFormats("%Y-%m-%dT00:00:00Z", ISO_DATETIME),
+    # SendGrid "Date" fields take MM/DD/YYYY in the import CSV.
+    "sendgrid": DateFormats("%m/%d/%Y", "%m/%d/%Y"),
+    # customFields values are free JSON: ISO 8601 strings.
+    "migma": DateFormats(ISO_DATE, ISO_DATETIME),
+}
+"""Formats per provider; any other provider name gets ISO 8601."""
+
+EMAIL_MAX_LENGTH = 254
+
+_EMAIL_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL_FAST = (
+    rf"{_EMAIL_ATOM}(?:\.{_EMAIL_ATOM})*"  # dot-atom local part
+    r"@(?:[a-z0-9]+(?:-[a-z0-9]+)*\.)+"  # labels without "--" (so no Punycode): IDNA rules cannot bite
+    r"[a-z]{2,63}"  # a letters-only top-level domain of two or more
+)
+"""Lower-case ASCII addresses email-validator accepts as they are; the rest goes to email-validator."""
+_EMAIL_LONG_LABEL = r"@(?:[a-z0-9-]*\.)*[a-z0-9-]{64}"
+_EMAIL_SPECIAL_USE = r"[@.](?:arpa|invalid|local|localhost|onion|test)$"
+"""Special-use domains email-validator refuses; left to it so the reason is its own."""
+
+_BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_SHOWN_VALUE_LENGTH = 40
+_INT64_LIMIT = 2.0**63
+_EXACT_FLOAT_LIMIT = 2.0**53
+
+
+class _Kind(Enum):
+    """What a group of present values is, once an object column has been split by value type."""
+
+    TEXT = "text"
+    BOOLEAN = "boolean"
+    INTEGER = "integer"
+    FLOAT = "float"
+    DECIMAL = "decimal"
+    DATE = "date"
+    DATETIME = "datetime"
+    CONTAINER = "container"
+    OTHER = "other"
+
+
+_INFERRED = {
+    "string": _Kind.TEXT,
+    "boolean": _Kind.BOOLEAN,
+    "integer": _Kind.INTEGER,
+    "floating": _Kind.FLOAT,
+    "mixed-integer-float": _Kind.FLOAT,
+    "decimal": _Kind.DECIMAL,
+    "date": _Kind.DATE,
+    "datetime": _Kind.DATETIME,
+    "datetime64": _Kind.DATETIME,
+}
+
+
+@dataclass
+class ValidationStats:
+    """Counts for logs: never addresses or values.
+
+    ``problems`` counts reason categories (``"email: invalid syntax"``); a row failing on two
+    fields counts once in ``invalid`` and once per field in ``problems``.
+    """
+
+    rows: int = 0
+    contacts: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    problems: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: ValidationStats) -> None:
+        self.rows += other.rows
+        self.contacts += other.contacts
+        self.invalid += other.invalid
+        self.duplicates += other.duplicates
+        self.problems.update(other.problems)
+
+    def __str__(self) -> str:
+        text = (f"{self.rows} rows: {self.contacts} contacts, {self.invalid} invalid, "
+                f"{self.duplicates} duplicates")
+        if self.problems:
+            text += "; " + ", ".join(f"{reason} x{count}" for reason, count in self.problems.most_common(10))
+        return text
+
+
+@dataclass(frozen=True)
+class ValidatedChunk:
+    """One chunk, split.
+
+    :param contacts: columns are destination field names (``email`` first), the index holds the
+        source row numbers; object columns hold Python values, missing ones ``None``.
+    :param rejects: ``row_number, email`` (as given) ``, reason, kind`` (``invalid``/``duplicate``).
+    :param stats: this chunk's counts.
+    """
+
+    contacts: pd.DataFrame
+    rejects: pd.DataFrame
+    stats: ValidationStats
+
+
+class SeenEmails:
+    """The addresses a sync has already sent, compactly: sorted 64-bit hashes and their first rows.
+
+    Two numpy arrays (8 bytes a hash, 4 or 8 a row number) instead of a set of strings: five
+    million addresses take 60 MB. Two different addresses share a hash with odds of about
+    n²/2⁶⁵ (under one in a million for 5 million addresses).
+    """
+
+    def __init__(self) -> None:
+        self.hashes = np.empty(0, dtype=np.uint64)
+        self.rows: np.ndarray = np.empty(0, dtype=np.uint32)
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.hashes.nbytes + self.rows.nbytes)
+
+    def first_rows(self, emails: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """For each address, the row number where the sync first saw it; remember the new ones.
+
+        :param emails: normalised addresses, in source order.
+        :param rows: their row numbers.
+        """
+        if len(emails) == 0:
+            return rows.astype(np.int64)
+        hashes = pd.util.hash_array(emails, categorize=False)
+        unique, first_index, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        first = rows[first_index].astype(np.int64)
+        slots = np.searchsorted(self.hashes, unique)
+        if len(self.hashes):
+            known = self.hashes[np.minimum(slots, len(self.hashes) - 1)] == unique
+            first = np.where(known, self.rows[np.minimum(slots, len(self.hashes) - 1)], first)
+        else:
+            known = np.zeros(len(unique), dtype=bool)
+        new = ~known
+        if new.any():
+            if self.rows.dtype == np.uint32 and (first[new].min() < 0 or first[new].max() >= 2**32):
+                self.rows = self.rows.astype(np.int64)
+            self.hashes = np.insert(self.hashes, slots[new], unique[new])
+            self.rows = np.insert(self.rows, slots[new], first[new].astype(self.rows.dtype))
+        return first[inverse.ravel()]
+
+
+class ContactValidator:
+    """Validate and normalise the chunks of one sync into payload frames for one provider.
+
+    Keep one instance for the whole sync: it resolves the mapping on the first chunk and
+    remembers addresses across chunks to reject duplicates.
+
+    :param field_specs: the destination's fields by name (the hook's ``get_field_specs()``).
+    :param mapping: a :class:`FieldMapping`, or ``{source column: destination field}``, or ``None``
+        for same-named columns.
+    :param provider: ``mailtrap``, ``notifuse``, ``sendgrid`` or ``migma``; picks the date formats.
+    :param email_column: the address column, when ``mapping`` is not a :class:`FieldMapping`.
+    :param date_format: overrides the provider's ``strftime`` pattern for date fields.
+    :param datetime_format: overrides the provider's pattern for date-time fields (values in UTC).
+    :param dedupe: reject repeated addresses; turn off only when the source is known to be unique.
+    """
+
+    def __init__(
+        self,
+        field_specs: Mapping[str, FieldSpec],
+        mapping: FieldMapping | Mapping[str, str] | None,
+        provider: str,
+        *,
+        email_column: str = EMAIL_FIELD,
+        date_format: str | None = None,
+        datetime_format: str | None = None,
+        dedupe: bool = True,
+    ) -> None:
+        self.field_specs = dict(field_specs)
+        self.mapping = mapping if isinstance(mapping, FieldMapping) else FieldMapping(mapping, email_column)
+        self.provider = provider
+        defaults = PROVIDER_DATE_FORMATS.get(provider.lower(), DateFormats())
+        self.formats = DateFormats(date_format or defaults.date, datetime_format or defaults.datetime)
+        self.dedupe = dedupe
+        self.stats = ValidationStats()
+        self.seen = SeenEmails()
+        self.resolved: ResolvedMapping | None = None
+
+    def resolve(self, chunk: pd.DataFrame) -> ResolvedMapping:
+        """Resolve the mapping against the first chunk (later calls check the columns are still there).
+
+        :param chunk: a source chunk.
+        :raises MappingError: see :meth:`FieldMapping.resolve`.
+        """
+        if self.resolved is None:
+            self.resolved = self.mapping.resolve(self.field_specs, list(chunk.columns), first_chunk=chunk)
+            return self.resolved
+        needed = [self.resolved.email_column, *(f.source for f in self.resolved.fields)]
+        missing = [column for column in needed if column not in chunk.columns]
+        if missing:
+            raise MappingError(f"Source columns {missing} were in the first chunk but are missing from a later one.")
+        return self.resolved
+
+    def validate(self, chunk: pd.DataFrame) -> ValidatedChunk:
+        """Split a chunk into contacts to send and rejected rows, each with its reason.
+
+        :param chunk: source rows; its index holds their row numbers in the source (integers).
+        :raises MappingError: for mapping mistakes (first chunk) or columns that disappear later.
+        """
+        if len(chunk) == 0 and len(chunk.columns) == 0:
+            return self._empty_result()
+        resolved = self.resolve(chunk)
+        row_numbers = _row_numbers(chunk)
+        frame = chunk.reset_index(drop=True)
+
+        emails, problems = _normalise_emails(frame[resolved.email_column])
+        columns: dict[str, pd.Series] = {EMAIL_FIELD: emails}
+        all_problems = [problems]
+        for resolved_field in resolved.fields:
+            values, problems = _convert_column(frame[resolved_field.source], resolved_field, self.formats)
+            columns[resolved_field.name] = values
+            all_problems.append(problems)
+
+        reasons = _join_reasons(all_problems)
+        valid = np.ones(len(frame), dtype=bool)
+        valid[reasons.index.to_numpy(dtype=np.int64)] = False
+        valid_positions = np.flatnonzero(valid)
+        duplicate_positions = np.empty(0, dtype=np.int64)
+        first_rows = np.empty(0, dtype=np.int64)
+        contact_positions = valid_positions
+        if self.dedupe:
+            valid_emails = emails.to_numpy(dtype=object)[valid_positions]
+            firsts = self.seen.first_rows(valid_emails, row_numbers[valid_positions])
+            repeated = firsts != row_numbers[valid_positions]
+            duplicate_positions, first_rows = valid_positions[repeated], firsts[repeated]
+            contact_positions = valid_positions[~repeated]
+
+        index = pd.Index(row_numbers[contact_positions], name=chunk.index.name)
+        contacts = pd.DataFrame(
+            {name: _take(values, contact_positions, index) for name, values in columns.items()}, index=index
+        )
+        rejects = _rejects_frame(frame[resolved.email_column], row_numbers, reasons, duplicate_positions,
+                                 first_rows)
+        stats = ValidationStats(len(frame), len(contacts), len(reasons), len(duplicate_positions),
+                                count_reasons(reasons))
+        self.stats.add(stats)
+        return ValidatedChunk(contacts, rejects, stats)
+
+    def _empty_result(self) -> ValidatedChunk:
+        names = self.resolved.destination_names if self.resolved else [EMAIL_FIELD]
+        contacts = pd.DataFrame({name: pd.Series([], dtype=object) for name in names},
+                                index=pd.Index([], dtype=np.int64))
+        return ValidatedChunk(contacts, empty_rejects(), ValidationStats())
+
+
+def empty_rejects() -> pd.DataFrame:
+    """A rejects frame with no rows and the right column types."""
+    return pd.DataFrame({
+        "row_number": pd.Series([], dtype=np.int64),
+        "email": pd.Series([], dtype=object),
+        "reason": pd.Series([], dtype=object),
+        "kind": pd.Series([], dtype=object),
+    })[list(REJECT_COLUMNS)]
+
+
+def _row_numbers(chunk: pd.DataFrame) -> np.ndarray:
+    index = chunk.index
+    if len(index) == 0:
+        return np.empty(0, dtype=np.int64)
+    if not ptypes.is_integer_dtype(index.dtype):
+        raise TypeError(f"A chunk's index must hold the source row numbers (integers), not {index.dtype}.")
+    if not index.is_unique:
+        raise ValueError("A chunk's index must hold each source row number once.")
+    return index.to_numpy(dtype=np.int64)
+
+
+def _take(values: pd.Series, positions: np.ndarray, index: pd.Index) -> pd.Series:
+    taken = values.to_numpy()[positions]
+    return pd.Series(taken, index=index, dtype=taken.dtype, copy=False)
+
+
+def _join_reasons(problems: list[pd.Series]) -> pd.Series:
+    """One reason per failing row: its fields' problems joined by "; ", email first."""
+    found = [p for p in problems if len(p)]
+    if not found:
+        return pd.Series([], dtype=object, index=pd.Index([], dtype=np.int64))
+    combined = pd.concat(found)
+    if combined.index.is_unique:
+        return combined.sort_index()
+    return combined.groupby(level=0, sort=True).agg("; ".join)
+
+
+def _rejects_frame(raw_emails: pd.Series, row_numbers: np.ndarray, reasons: pd.Series,
+                   duplicate_positions: np.ndarray, first_rows: np.ndarray) -> pd.DataFrame:
+    invalid_positions = reasons.index.to_numpy(dtype=np.int64)
+    if len(invalid_positions) == 0 and len(duplicate_positions) == 0:
+        return empty_rejects()
+    positions = np.concatenate([invalid_positions, duplicate_positions])
+    reason_texts = np.concatenate([
+        reasons.to_numpy(dtype=object),
+        np.array([f"duplicate of row {row}" for row in first_rows], dtype=object),
+    ])
+    kinds = np.array(["invalid"] * len(invalid_positions) + ["duplicate"] * len(duplicate_positions),
+                     dtype=object)
+    given = [_as_given(value) for value in raw_emails.to_numpy(dtype=object)[positions]]
+    frame = pd.DataFrame({
+        "row_number": row_numbers[positions],
+        "email": pd.Series(given, dtype=object),
+        "reason": pd.Series(reason_texts, dtype=object),
+        "kind": pd.Series(kinds, dtype=object),
+    })
+    return frame.sort_values("row_number", kind="stable", ignore_index=True)
+
+
+def _as_given(value: Any) -> str | None:
+    if value is None or (not isinstance(value, str) and _is_null_scalar(value)):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _is_null_scalar(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+# -- splitting a column into typed groups ------------------------------------------------------------
+
+
+def _groups(present: pd.Series) -> list[tuple[_Kind, pd.Series]]:
+    """Split non-null values into groups of one kind each, typed for vectorised work.
+
+    Typed columns make one group; object columns are typed by their values, and only mixed
+    ones are split value by value.
+    """
+    if len(present) == 0:
+        return []
+    dtype = present.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _groups(present.astype(object))
+    if ptypes.is_bool_dtype(dtype):
+        return [(_Kind.BOOLEAN, present.astype(bool))]
+    if ptypes.is_integer_dtype(dtype):
+        return [(_Kind.INTEGER, present.astype(np.int64))]
+    if ptypes.is_float_dtype(dtype):
+        return [(_Kind.FLOAT, present.astype(np.float64))]
+    if ptypes.is_datetime64_any_dtype(dtype):
+        return [(_Kind.DATETIME, _utc_naive(present))]
+    if ptypes.is_string_dtype(dtype) and not ptypes.is_object_dtype(dtype):
+        return [(_Kind.TEXT, present)]
+    if not ptypes.is_object_dtype(dtype):
+        return _groups(present.astype(object))
+    kind = _INFERRED.get(ptypes.infer_dtype(present, skipna=True))
+    if kind is not None:
+        try:
+            return [(kind, _typed(present, kind))]
+        except (OverflowError, ValueError, TypeError):
+            pass
+    kinds = present.map(_kind_of_value)
+    groups = []
+    for group_kind, members in present.groupby(kinds, sort=False):
+        try:
+            groups.append((group_kind, _typed(members, group_kind)))
+        except (OverflowError, ValueError, TypeError):
+            groups.append((_Kind.OTHER, members))
+    return groups
+
+
+def _kind_of_value(value: Any) -> _Kind:
+    if isinstance(value, str):
+        return _Kind.TEXT
+    if isinstance(value, (bool, np.bool_)):
+        return _Kind.BOOLEAN
+    if isinstance(value, (int, np.integer)):
+        return _Kind.INTEGER if -_INT64_LIMIT <= value < _INT64_LIMIT else _Kind.DECIMAL
+    if isinstance(value, (float, np.floating)):
+        return _Kind.FLOAT
+    if isinstance(value, Decimal):
+        return _Kind.DECIMAL
+    if isinstance(value, (dt.datetime, np.datetime64)):
+        return _Kind.DATETIME
+    if isinstance(value, dt.date):
+        return _Kind.DATE
+    if isinstance(value, (dict, list, tuple, np.ndarray)):
+        return _Kind.CONTAINER
+    return _Kind.OTHER
+
+
+def _typed(values: pd.Series, kind: _Kind) -> pd.Series:
+    """Give an object group the dtype its kind works with."""
+    if kind is _Kind.TEXT:
+        return values.astype("str")
+    if kind is _Kind.BOOLEAN:
+        return values.astype(bool)
+    if kind is _Kind.INTEGER:
+        return values.astype(np.int64)
+    if kind is _Kind.FLOAT:
+        return values.astype(np.float64)
+    if kind in (_Kind.DATE, _Kind.DATETIME):
+        return _utc_naive(pd.to_datetime(values, utc=True))
+    return values
+
+
+def _utc_naive(values: pd.Series) -> pd.Series:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").dt.tz_localize(None)
+    if not isinstance(values.dtype, np.dtype):
+        return _utc_naive(pd.to_datetime(values.astype(object), utc=True))
+    return values
+
+
+# -- the address ------------------------------------------------------------------------------------
+
+
+def _normalise_emails(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Normalised addresses (``None`` where refused or missing) and the problems, by position."""
+    result = np.full(len(raw), None, dtype=object)
+    present = raw[raw.notna()]
+    problems: list[pd.Series] = []
+    missing_positions: list[np.ndarray] = [np.flatnonzero(raw.isna().to_numpy())]
+    for kind, values in _groups(present):
+        if kind is not _Kind.TEXT:
+            problems.append(_refused(values, np.ones(len(values), bool), EMAIL_FIELD, "invalid syntax (not text)",
+                                     show=False))
+            continue
+        text = values.str.strip().str.lower()
+        blank = (text == "").to_numpy(dtype=bool)
+        missing_positions.append(text.index.to_numpy()[blank])
+        text = text[~blank]
+        too_long = (text.str.len() > EMAIL_MAX_LENGTH).to_numpy(dtype=bool)
+        problems.append(_refused(text, too_long, EMAIL_FIELD,
+                                 f"invalid syntax (longer than {EMAIL_MAX_LENGTH} characters)", show=False))
+        text = text[~too_long]
+        fast = (
+            text.str.fullmatch(_EMAIL_FAST)
+            & ~text.str.contains(_EMAIL_LONG_LABEL)
+            & ~text.str.contains(_EMAIL_SPECIAL_USE)
+        ).to_numpy(dtype=bool)
+        accepted = text[fast]
+        result[accepted.index.to_numpy()] = accepted.to_numpy(dtype=object)
+        checked, refused = _check_emails_slowly(text[~fast])
+        result[checked.index.to_numpy()] = checked.to_numpy(dtype=object)
+        problems.append(refused)
+    missing = np.concatenate(missing_positions)
+    problems.append(pd.Series(f"{EMAIL_FIELD}: missing", index=missing, dtype=object))
+    return pd.Series(result, dtype=object), _concat_problems(problems)
+
+
+def _check_emails_slowly(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Judge addresses the fast pattern does not vouch for with email-validator, once per value."""
+    if len(text) == 0:
+        return text, _no_problems()
+    verdicts = {address: _check_email(address) for address in pd.unique(text.to_numpy(dtype=object))}
+    normalised = text.map({address: verdict[0] for address, verdict in verdicts.items()})
+    ok = normalised.notna().to_numpy(dtype=bool)
+    bad = text[~ok]
+    reasons = [f"{EMAIL_FIELD}: invalid syntax ({verdicts[address][1]})" for address in bad.to_numpy(dtype=object)]
+    return normalised[ok], pd.Series(reasons, index=bad.index, dtype=object)
+
+
+def _check_email(address: str) -> tuple[str | None, str | None]:
+    """``(normalised, None)`` or ``(None, why)`` for one trimmed, lower-cased address."""
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as error:
+        return None, str(error).removeprefix("The email address is not valid. ").rstrip(".")
+    if len(checked.ascii_domain.rsplit(".", 1)[-1]) < 2:
+        return None, "top-level domain is too short"
+    return f"{checked.local_part}@{checked.ascii_domain}", None
+
+
+# -- other fields -----------------------------------------------------------------------------------
+
+_Converter = Callable[[_Kind, pd.Series, ResolvedField, DateFormats], tuple[pd.Series, pd.Series]]
+
+
+def _convert_column(column: pd.Series, resolved_field: ResolvedField,
+                    formats: DateFormats) -> tuple[pd.Series, pd.Series]:
+    """A destination column (``None`` where missing or refused) and its problems, by position."""
+    spec = resolved_field.spec
+    converter = _OPEN_JSON if resolved_field.open_json else _CONVERTERS[spec.type]
+    present_mask = column.notna().to_numpy(dtype=bool, copy=True)
+    parts: list[pd.Series] = []
+    problems: list[pd.Series] = []
+    for kind, values in _groups(column[present_mask]):
+        if kind is _Kind.TEXT:
+            values = values.str.strip()
+            blank = (values == "").to_numpy(dtype=bool)
+            present_mask[values.index.to_numpy()[blank]] = False
+            values = values[~blank]
+            if len(values) == 0:
+                continue
+        converted, refused = converter(kind, values, resolved_field, formats)
+        parts.append(converted)
+        problems.append(refused)
+    if spec.required:
+        missing = np.flatnonzero(~present_mask)
+        problems.append(pd.Series(f"{spec.name}: missing", index=missing, dtype=object))
+    return _assemble(parts, len(column)), _concat_problems(problems)
+
+
+def _assemble(parts: list[pd.Series], length: int) -> pd.Series:
+    """One column from converted groups: numeric dtypes kept when complete, else Python values."""
+    if len(parts) == 1 and len(parts[0]) == length and parts[0].dtype.kind in "bif":
+        return parts[0].sort_index()
+    result = np.full(length, None, dtype=object)
+    for part in parts:
+        result[part.index.to_numpy()] = _natives(part)
+    return pd.Series(result, dtype=object)
+
+
+def _natives(values: pd.Series) -> np.ndarray:
+    if values.dtype.kind in "bifO" or ptypes.is_string_dtype(values.dtype):
+        return values.to_numpy(dtype=object)
+    return np.array(values.tolist(), dtype=object)
+
+
+def _convert_text(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
+                  formats: DateFormats) -> tuple[pd.Series, pd.Series]:
+    name = resolved_field.name
+    problems = _no_problems()
+    if kind is _Kind.TEXT:
+        text = values
+    elif kind is _Kind.INTEGER:
+        text = values.astype(str)
+    elif kind is _Kind.FLOAT:
+        finite = np.isfinite(values.to_numpy())
+        problems = _refused(values, ~finite, name, "not a finite number")
+        values = values[finite]
+        whole = ((values % 1 == 0) & (values.abs() < _EXACT_FLOAT_LIMIT)).to_numpy(dtype=bool)
+        text = values.astype(str)
+        text[whole] = values[whole].astype(np.int64).astype(str)
+    elif kind is _Kind.BOOLEAN:
+        text = values.map({True: "true", False: "false"})
+    elif kind is _Kind.DECIMAL:
+        text = values.map(str)
+    elif kind is _Kind.DATE:
+        text = _format_datetimes(values, ISO_DATE)
+    elif kind is _Kind.DATETIME:
+        text = _format_datetimes(values, ISO_DATETIME)
+    else:
+        return _refuse_all(values, name, "not text")
+    checked, refused = _check_text(text, resolved_field.spec)
+    return checked, _concat_problems([problems, refused])
+
+
+def _check_text(text: pd.Series, spec: FieldSpec) -> tuple[pd.Series, pd.Series]:
+    problems = []
+    if spec.max_length is not None:
+        too_long = (text.str.len() > spec.max_length).to_numpy(dtype=bool)
+        problems.append(_refused(text, too_long, spec.name, f"longer than {spec.max_length} characters",
+                                 show=False))
+        text = text[~too_long]
+    if spec.choices:
+        canonical = {choice.lower(): choice for choice in spec.choices}
+        chosen = text.str.lower().map(canonical)
+        known = chosen.notna().to_numpy(dtype=bool)
+        problems.append(_refused(text, ~known, spec.name, f"not one of {', '.join(spec.choices)}"))
+        text = chosen[known]
+    return text, _concat_problems(problems)
+
+
+def _convert_integer(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
+                     formats: DateFormats) -> tuple[pd.Series, pd.Series]:
+    name = resolved_field.name
+    if kind is _Kind.INTEGER:
+        return values, _no_problems()
+    numbers = _numbers(kind, values)
+    if numbers is None:
+        return _refuse_all(values, name, "not an integer")
+    array = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    whole = np.isfinite(array) & (np.abs(array) < _INT64_LIMIT)
+    whole[whole] = array[whole] % 1 == 0
+    return numbers[whole].astype(np.int64), _refused(values, ~whole, name, "not an integer")
+
+
+def _convert_float(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
+                   formats: DateFormats) -> tuple[pd.Series, pd.Series]:
+    name = resolved_field.name
+    numbers = _numbers(kind, values)
+    if numbers is None:
+        return _refuse_all(values, name, "not a number")
+    array = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    parsed = ~np.isnan(array)
+    finite = np.isfinite(array)
+    problems = _concat_problems([
+        _refused(values, ~parsed, name, "not a number"),
+        _refused(values, parsed & ~finite, name, "not a finite number"),
+    ])
+    return pd.Series(array[finite], index=values.index[finite]), problems
+
+
+def _numbers(kind: _Kind, values: pd.Series) -> pd.Series | None:
+    """Numbers from numeric or text values (NaN where text does not parse); ``None`` for other kinds."""
+    if kind in (_Kind.INTEGER, _Kind.FLOAT):
+        return values
+    if kind is _Kind.TEXT:
+        return pd.to_numeric(values, errors="coerce")
+    if kind is _Kind.DECIMAL:
+        return pd.Series([_decimal_float(v) for v in values.to_numpy(dtype=object)], index=values.index,
+                         dtype=np.float64)
+    return None
+
+
+def _decimal_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        return math.nan
+
+
+def _convert_boolean(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
+                     formats: DateFormats) -> tuple[pd.Series, pd.Series]:
+    name = resolved_field.name
+    if kind is _Kind.BOOLEAN:
+        return values, _no_problems()
+    if kind is _Kind.TEXT:
+        flags = values.str.lower().map(_BOOLEAN_WORDS)
+        known = flags.notna().to_numpy(dtype=bool)
+        return flags[known].astype(bool), _refused(values, ~known, name, "not a boolean")
+    numbers = _numbers(kind, values)
+    if numbers is None:
+        return _refuse_all(values, name, "not a boolean")
+    known = numbers.isin([0, 1]).to_numpy(dtype=bool)
+    return numbers[known].astype(bool), _refused(values, ~known, name, "not a boolean")
+
+
+def _convert_datetime(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
+                      formats: DateFormats) -> tuple[pd.Series, pd.Series]:
+    name = resolved_field.name
+    is_date = resolved_field.spec.type is FieldType.DATE
+    noun = "date" if is_date else "date-time"
+    problems = _no_problems()
+    if kind is _Kind.TEXT:
+        parsed = _utc_naive(pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce"))
+        ok = parsed.notna().to_numpy(dtype=bool)
+        problems = _refused(values, ~ok, name, f"not an ISO 8601 {noun}")
+        values = parsed[ok]
+    elif kind not in (_Kind.DATE, _Kind.DATETIME):
+        return _refuse_all(values, name, f"not a {noun}")
+    return _format_datetimes(values, formats.date if is_date else formats.datetime), problems
+
+
+def _format_datetimes(values: pd.Series, pattern: str) -> pd.Series:
+    """Format UTC timestamps, each distinct value once (dates repeat a lot)."""
+    codes, unique = pd.factorize(values)
+    texts = pd.DatetimeIndex(unique).strftime(pattern).to_numpy(dtype=object)
+    return pd.Series(texts[codes], index=values.index, dtype=object)
+
+
+def _convert_json(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
+                  formats: DateFormats) -> tuple[pd.Series, pd.Series]:
+    """A JSON object or array, from a dict/list or from text that parses to one."""
+    name = resolved_field.name
+    if kind not in (_Kind.CONTAINER, _Kind.TEXT):
+        return _refuse_all(values, name, "not a JSON object or array")
+    converted, reasons = [], []
+    for position, value in zip(values.index, values.to_numpy(dtype=object), strict=True):
+        try:
+            converted.append((position, _json_document(value)))
+        except ValueError as error:
+            reasons.append((position, f"{name}: {error} ({_shown(value)})"))
+    return _from_pairs(converted), _from_pairs(reasons)
+
+
+def _json_document(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("not valid JSON") from None
+    if isinstance(value, (tuple, np.ndarray)):
+        value = list(value)
+    if not isinstance(value, (dict, list)):
+        raise ValueError("not a JSON object or array")
+    try:
+        return json.loads(json.dumps(value, allow_nan=False, default=_json_default))
+    except (TypeError, ValueError):
+        raise ValueError("not JSON-serialisable") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _convert_open_json(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
+                       formats: DateFormats) -> tuple[pd.Series, pd.Series]:
+    """Any single JSON value (a Migma ``customFields.<key>``); dates as ISO strings."""
+    name = resolved_field.name
+    if kind in (_Kind.TEXT, _Kind.INTEGER, _Kind.BOOLEAN):
+        return values, _no_problems()
+    if kind in (_Kind.FLOAT, _Kind.DECIMAL):
+        numbers = _numbers(kind, values)
+        assert numbers is not None
+        finite = np.isfinite(numbers.to_numpy(dtype=np.float64))
+        return numbers[finite], _refused(values, ~finite, name, "not a finite number")
+    if kind is _Kind.DATE:
+        return _format_datetimes(values, formats.date), _no_problems()
+    if kind is _Kind.DATETIME:
+        return _format_datetimes(values, formats.datetime), _no_problems()
+    return _refuse_all(values, name, "not a single value")
+
+
+def _convert_tags(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
+                  formats: DateFormats) -> tuple[pd.Series, pd.Series]:
+    """A list of tags, from a list or a comma-separated string; empty lists count as missing."""
+    name = resolved_field.name
+    if kind is _Kind.TEXT:
+        joined = values.str.replace(r"\s*,[\s,]*", ",", regex=True).str.strip(" ,")
+        joined = joined[(joined != "").to_numpy(dtype=bool)]
+        return pd.Series(joined.str.split(",").tolist(), index=joined.index, dtype=object), _no_problems()
+    if kind is _Kind.INTEGER:
+        return pd.Series([[text] for text in values.astype(str)], index=values.index, dtype=object), _no_problems()
+    if kind is not _Kind.CONTAINER:
+        return _refuse_all(values, name, "not a list of tags")
+    converted, reasons = [], []
+    for position, value in zip(values.index, values.to_numpy(dtype=object), strict=True):
+        items = list(value) if isinstance(value, (list, tuple, np.ndarray)) else None
+        if items is None or any(isinstance(item, (dict, list, tuple, np.ndarray)) for item in items):
+            reasons.append((position, f"{name}: not a list of tags ({_shown(value)})"))
+            continue
+        tags = [text for text in (str(item).strip() for item in items if not _is_null_scalar(item)) if text]
+        if tags:
+            converted.append((position, tags))
+    return _from_pairs(converted), _from_pairs(reasons)
+
+
+_CONVERTERS: dict[FieldType, _Converter] = {
+    FieldType.TEXT: _convert_text,
+    FieldType.INTEGER: _convert_integer,
+    FieldType.FLOAT: _convert_float,
+    FieldType.BOOLEAN: _convert_boolean,
+    FieldType.DATE: _convert_datetime,
+    FieldType.DATETIME: _convert_datetime,
+    FieldType.JSON: _convert_json,
+    FieldType.TAGS: _convert_tags,
+}
+_OPEN_JSON: _Converter = _convert_open_json
+
+
+# -- problems ---------------------------------------------------------------------------------------
+
+
+def _no_problems() -> pd.Series:
+    return pd.Series([], dtype=object, index=pd.Index([], dtype=np.int64))
+
+
+def _refused(values: pd.Series, mask: np.ndarray, name: str, message: str, show: bool = True) -> pd.Series:
+    """Reasons ``"<field>: <message> (<value>)"`` for the values under ``mask``."""
+    bad = values[mask]
+    if len(bad) == 0:
+        return _no_problems()
+    if not show:
+        return pd.Series(f"{name}: {message}", index=bad.index, dtype=object)
+    return pd.Series([f"{name}: {message} ({_shown(value)})" for value in bad.to_numpy(dtype=object)],
+                     index=bad.index, dtype=object)
+
+
+def _refuse_all(values: pd.Series, name: str, message: str) -> tuple[pd.Series, pd.Series]:
+    return values.iloc[:0], _refused(values, np.ones(len(values), dtype=bool), name, message)
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of a refused value for its reason."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (dt.datetime, dt.date, np.datetime64)):
+        text = str(value)
+    else:
+        text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= _SHOWN_VALUE_LENGTH else text[: _SHOWN_VALUE_LENGTH - 3] + "..."
+
+
+def _from_pairs(pairs: list[tuple[int, Any]]) -> pd.Series:
+    if not pairs:
+        return _no_problems()
+    result = np.empty(len(pairs), dtype=object)
+    for slot, (_, item) in enumerate(pairs):
+        result[slot] = item
+    positions = [position for position, _ in pairs]
+    return pd.Series(result, index=pd.Index(positions, dtype=np.int64), dtype=object)
+
+
+def _concat_problems(problems: list[pd.Series]) -> pd.Series:
+    found = [p for p in problems if len(p)]
+    if not found:
+        return _no_problems()
+    return found[0] if len(found) == 1 else pd.concat(found)
