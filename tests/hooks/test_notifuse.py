@@ -1,0 +1,368 @@
+"""NotifuseHook against the sandbox's Notifuse emulator, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from airflow_contacts_provider.exceptions import (
+    BatchTooLargeError,
+    ConfigurationError,
+    MappingError,
+    ProviderAuthError,
+)
+from airflow_contacts_provider.fields import FieldType
+from airflow_contacts_provider.hooks.notifuse import NotifuseHook
+from airflow_contacts_provider.import_job import ImportJob, ImportStatus
+from airflow_contacts_provider.sandbox.notifuse import CONTACTS_ONLY_TOKEN, READ_ONLY_TOKEN, list_members
+from airflow_contacts_provider.sandbox.server import Sandbox
+
+WORKSPACE = "ws_sandbox"
+
+
+def connection(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, conn_id: str, *,
+               password: str = "sandbox-notifuse-token", extra: dict[str, Any] | None = None) -> str:
+    extra = {"workspace_id": WORKSPACE} if extra is None else extra
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({
+        "conn_type": "notifuse", "host": sandbox.base_url("notifuse"), "password": password, "extra": extra}))
+    return conn_id
+
+
+def stored(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
+    return {contact["email"]: contact for contact in sandbox.contacts("notifuse")}
+
+
+def assert_accounted(job: ImportJob) -> None:
+    assert job.status is ImportStatus.SUCCEEDED and job.is_terminal
+    assert job.created is not None and job.updated is not None and job.rejected is not None
+    assert job.created + job.updated + job.rejected + job.over_limit == job.submitted
+    assert len(job.row_errors) == job.rejected
+
+
+def sent_requests(sandbox: Sandbox) -> int:
+    return sandbox.state.sink_counter("notifuse").requests
+
+
+FRAME = pd.DataFrame({
+    "email": ["Ann@Example.com", "bob@example.com", "cy@example.com"],
+    "first_name": ["Ann", "Bob", None],
+    "last_name": ["Lee", np.nan, "Cole"],
+    "custom_number_1": [1.5, 2.0, np.nan],
+    "custom_datetime_1": ["2024-05-01T10:00:00Z", None, "2024-05-03T10:00:00+02:00"],
+    "custom_json_1": [{"plan": "pro"}, None, [1, 2]],
+})
+
+
+# -- importing ---------------------------------------------------------------------------------
+
+def test_import_creates_then_updates(contacts_sandbox: Sandbox) -> None:
+    hook = NotifuseHook(backoff_base=0.01)
+
+    first = hook.submit_import(FRAME)
+    second = hook.submit_import(pd.DataFrame({"email": ["ann@example.com", "BOB@example.com ", "new@example.com"],
+                                              "first_name": ["Anna", None, "Nia"]}))
+
+    assert (first.created, first.updated, first.rejected, first.submitted) == (3, 0, 0, 3)
+    assert (second.created, second.updated, second.rejected) == (1, 2, 0)
+    assert first.job_id.startswith("notifuse-") and first.job_id != second.job_id
+    assert_accounted(first)
+    assert_accounted(second)
+    contacts = stored(contacts_sandbox)
+    assert set(contacts) == {"ann@example.com", "bob@example.com", "cy@example.com", "new@example.com"}
+    ann = contacts["ann@example.com"]
+    assert (ann["first_name"], ann["last_name"], ann["custom_number_1"]) == ("Anna", "Lee", 1.5)
+    assert ann["custom_datetime_1"] == "2024-05-01T10:00:00Z"
+    assert ann["custom_json_1"] == {"plan": "pro"}
+    assert contacts["bob@example.com"]["first_name"] == "Bob"  # a missing value keeps the stored one
+    assert "last_name" not in contacts["bob@example.com"]      # missing values are never sent
+    assert contacts["cy@example.com"]["custom_json_1"] == [1, 2]
+
+
+def test_list_of_dicts_and_list_ids(contacts_sandbox: Sandbox) -> None:
+    hook = NotifuseHook(backoff_base=0.01)
+
+    job = hook.submit_import([{"email": "a@example.com"}, {"email": "b@example.com", "country": "FR"}],
+                             list_ids=["newsletter", 42])
+
+    assert (job.created, job.rejected) == (2, 0)
+    assert list_members(contacts_sandbox.state, "newsletter") == {"a@example.com", "b@example.com"}
+    assert list_members(contacts_sandbox.state, "42") == {"a@example.com", "b@example.com"}
+
+
+def test_datetimes_are_sent_as_rfc3339(contacts_sandbox: Sandbox) -> None:
+    frame = pd.DataFrame({"email": ["a@example.com", "b@example.com"],
+                          "custom_datetime_1": pd.to_datetime(["2024-05-01 10:00:00", None])})
+
+    job = NotifuseHook(backoff_base=0.01).submit_import(frame)
+
+    assert (job.created, job.rejected) == (2, 0)
+    contacts = stored(contacts_sandbox)
+    assert contacts["a@example.com"]["custom_datetime_1"] == "2024-05-01T10:00:00+00:00"
+    assert "custom_datetime_1" not in contacts["b@example.com"]
+
+
+def test_duplicates_in_a_batch_are_rejected_before_sending(contacts_sandbox: Sandbox) -> None:
+    frame = pd.DataFrame({"email": ["dup@example.com", "x@example.com", " DUP@example.com", "dup@example.com"],
+                          "first_name": ["First", "X", "Second", "Last"]})
+
+    job = NotifuseHook(backoff_base=0.01).submit_import(frame)
+
+    assert (job.created, job.updated, job.rejected) == (2, 0, 2)
+    assert_accounted(job)
+    assert [(error.index, error.email) for error in job.row_errors] == [(0, "dup@example.com"),
+                                                                        (2, " DUP@example.com")]
+    assert all(error.reason.startswith("duplicate email in batch: row 3") for error in job.row_errors)
+    assert stored(contacts_sandbox)["dup@example.com"]["first_name"] == "Last"
+    assert contacts_sandbox.submissions("notifuse")["dup@example.com"] == 1
+
+
+def test_contacts_notifuse_cannot_parse_become_row_errors_at_their_position(contacts_sandbox: Sandbox) -> None:
+    rows = [
+        {"email": "twice@example.com"},                                # 0: duplicate of 5, not sent
+        {"email": "not-an-email"},                                     # 1
+        {"email": "ok1@example.com"},                                  # 2
+        {"email": "num@example.com", "custom_number_1": "twelve"},     # 3
+        {"email": None},                                               # 4
+        {"email": "twice@example.com"},                                # 5
+        {"email": "when@example.com", "custom_datetime_1": "1 May"},   # 6
+        {"email": "json@example.com", "custom_json_1": "scalar"},      # 7
+        {"email": "ok2@example.com"},                                  # 8
+    ]
+
+    job = NotifuseHook(backoff_base=0.01).submit_import(rows)
+
+    assert_accounted(job)
+    assert (job.created, job.rejected) == (3, 6)
+    errors = {error.index: error for error in job.row_errors}
+    assert list(errors) == [0, 1, 3, 4, 6, 7]
+    # The request skipped row 0, so Notifuse's "index N" is one less than the batch position.
+    assert errors[3].reason.startswith("invalid contact at index 2: email is required (Notifuse says this")
+    assert errors[3].email == "num@example.com"
+    assert errors[4].email is None
+    assert set(stored(contacts_sandbox)) == {"ok1@example.com", "twice@example.com", "ok2@example.com"}
+
+
+def test_a_failed_insert_chunk_is_reported_per_row(contacts_sandbox: Sandbox) -> None:
+    frame = pd.DataFrame({"email": [f"c{i}@example.com" for i in range(3)],
+                          "postcode": ["10001", "x" * 21, "75001"]})
+
+    job = NotifuseHook(backoff_base=0.01).submit_import(frame)
+
+    assert_accounted(job)
+    assert (job.created, job.rejected) == (0, 3)
+    assert [error.index for error in job.row_errors] == [0, 1, 2]
+    assert "character varying(20)" in job.row_errors[1].reason
+    assert stored(contacts_sandbox) == {}
+
+
+def test_field_specs_follow_contact_input(contacts_sandbox: Sandbox) -> None:
+    specs = NotifuseHook().get_field_specs()
+
+    assert specs["email"].required and specs["email"].max_length == 255
+    assert specs["postcode"].max_length == 20
+    assert specs["custom_number_5"].type is FieldType.FLOAT
+    assert specs["custom_datetime_1"].type is FieldType.DATETIME
+    assert specs["custom_json_3"].type is FieldType.JSON
+    assert len(specs) == 34
+
+
+# -- refused before sending ------------------------------------------------------------------------
+
+def test_over_limit_batch_refused_before_sending(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.state.sink = True
+    hook = NotifuseHook(backoff_base=0.01)
+    frame = pd.DataFrame({"email": [f"c{i}@example.com" for i in range(hook.max_batch_size + 1)]})
+
+    with pytest.raises(BatchTooLargeError, match="at most 2000"):
+        hook.submit_import(frame)
+    assert sent_requests(contacts_sandbox) == 0
+    hook.submit_import(frame.iloc[:-1])
+    assert sent_requests(contacts_sandbox) == 1
+
+
+def test_exclude_list_ids_refused_before_sending(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.state.sink = True
+
+    with pytest.raises(ConfigurationError, match="exclude_list_ids"):
+        NotifuseHook().submit_import([{"email": "a@example.com"}], exclude_list_ids=["old"])
+    assert sent_requests(contacts_sandbox) == 0
+
+
+def test_unknown_field_refused_before_sending(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.state.sink = True
+
+    with pytest.raises(MappingError, match="favourite_colour"):
+        NotifuseHook().submit_import([{"email": "a@example.com", "favourite_colour": "red"}])
+    assert sent_requests(contacts_sandbox) == 0
+
+
+def test_workspace_id_is_required(contacts_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn_id = connection(monkeypatch, contacts_sandbox, "notifuse_no_ws", extra={})
+
+    with pytest.raises(ConfigurationError, match="'notifuse_no_ws' needs 'workspace_id'"):
+        NotifuseHook(conn_id).submit_import([{"email": "a@example.com"}])
+
+
+def test_empty_batch_sends_nothing(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.state.sink = True
+
+    job = NotifuseHook().submit_import(pd.DataFrame({"email": []}))
+
+    assert (job.submitted, job.created, job.rejected) == (0, 0, 0)
+    assert_accounted(job)
+    assert sent_requests(contacts_sandbox) == 0
+
+
+# -- retries ----------------------------------------------------------------------------------------
+
+def test_429_waits_for_retry_after(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.add_fault(provider="notifuse", kind="429", retry_after=1)
+
+    started = time.monotonic()
+    job = NotifuseHook(backoff_base=0.01).submit_import(FRAME)
+
+    assert time.monotonic() - started >= 0.9
+    assert job.created == 3
+    assert contacts_sandbox.state.faults.fired["notifuse:429"] == 1
+
+
+@pytest.mark.parametrize("kind", ["500", "503"])
+def test_server_errors_are_retried(contacts_sandbox: Sandbox, kind: str) -> None:
+    contacts_sandbox.add_fault(provider="notifuse", kind=kind, count=2)
+
+    job = NotifuseHook(backoff_base=0.01).submit_import(FRAME)
+
+    assert job.created == 3
+    assert contacts_sandbox.state.faults.fired[f"notifuse:{kind}"] == 2
+
+
+def test_dropped_connection_is_retried(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.add_fault(provider="notifuse", kind="drop")
+
+    job = NotifuseHook(backoff_base=0.01).submit_import(FRAME)
+
+    assert job.created == 3
+    assert contacts_sandbox.state.faults.fired["notifuse:drop"] == 1
+
+
+def test_a_connection_dropped_after_landing_is_retried_as_an_update(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.add_fault(provider="notifuse", kind="drop", after=True)
+
+    job = NotifuseHook(backoff_base=0.01).submit_import(FRAME)
+
+    # The first attempt landed unseen; the retry upserts the same contacts again.
+    assert (job.created, job.updated) == (0, 3)
+    assert_accounted(job)
+    assert contacts_sandbox.submissions("notifuse")["ann@example.com"] == 2
+
+
+# -- credentials ------------------------------------------------------------------------------------
+
+def test_wrong_token_fails_fast_without_the_token(contacts_sandbox: Sandbox,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    conn_id = connection(monkeypatch, contacts_sandbox, "notifuse_bad", password="wrong-secret-token")
+    hook = NotifuseHook(conn_id, backoff_base=1.0)
+
+    started = time.monotonic()
+    with pytest.raises(ProviderAuthError) as raised:
+        hook.submit_import(FRAME)
+
+    assert time.monotonic() - started < 1.0
+    assert "'notifuse_bad'" in str(raised.value)
+    assert "HTTP 401" in str(raised.value)
+    assert "wrong-secret-token" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("password", "workspace", "list_ids", "words"), [
+    ("sandbox-notifuse-token", "ws_gone", None, "workspace not found: ws_gone"),
+    (READ_ONLY_TOKEN, WORKSPACE, None, "write access to contacts required"),
+    (CONTACTS_ONLY_TOKEN, WORKSPACE, ["newsletter"], "write access to lists required"),
+])
+def test_workspace_and_permission_500s_are_auth_failures_not_retried(
+        contacts_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, password: str, workspace: str,
+        list_ids: list[str] | None, words: str) -> None:
+    conn_id = connection(monkeypatch, contacts_sandbox, "notifuse_scoped", password=password,
+                         extra={"workspace_id": workspace})
+    hook = NotifuseHook(conn_id, backoff_base=1.0)
+
+    started = time.monotonic()
+    with pytest.raises(ProviderAuthError) as raised:
+        hook.submit_import(FRAME, list_ids=list_ids)
+
+    assert time.monotonic() - started < 1.0
+    assert "'notifuse_scoped'" in str(raised.value)
+    assert words in str(raised.value)
+    assert password not in str(raised.value)
+    assert stored(contacts_sandbox) == {}
+
+
+# -- connection test and jobs ----------------------------------------------------------------------
+
+def test_connection_ok(contacts_sandbox: Sandbox) -> None:
+    NotifuseHook().submit_import(FRAME)
+
+    ok, message = NotifuseHook().test_connection()
+
+    assert ok, message
+    assert message == "Connected to Notifuse workspace 'ws_sandbox' (3 contacts)."
+
+
+def test_connection_bad_token(contacts_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn_id = connection(monkeypatch, contacts_sandbox, "notifuse_bad", password="wrong-secret-token")
+
+    ok, message = NotifuseHook(conn_id).test_connection()
+
+    assert not ok
+    assert "'notifuse_bad'" in message and "wrong-secret-token" not in message
+
+
+def test_connection_wrong_workspace_answers_quickly(contacts_sandbox: Sandbox,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    conn_id = connection(monkeypatch, contacts_sandbox, "notifuse_ws", extra={"workspace_id": "ws_gone"})
+
+    started = time.monotonic()
+    ok, message = NotifuseHook(conn_id, backoff_base=0.2).test_connection()
+
+    assert not ok
+    assert "Failed to count contacts" in message and "workspace_id" in message
+    assert time.monotonic() - started < 2.0
+
+
+def test_connection_without_workspace(contacts_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn_id = connection(monkeypatch, contacts_sandbox, "notifuse_no_ws", extra={})
+
+    ok, message = NotifuseHook(conn_id).test_connection()
+
+    assert not ok and "workspace_id" in message
+
+
+def test_get_import_returns_the_finished_job(contacts_sandbox: Sandbox) -> None:
+    hook = NotifuseHook()
+    job = hook.submit_import(FRAME)
+
+    assert hook.get_import(job.job_id) == job
+    assert asyncio.run(hook.aget_import(job.job_id)) == job
+    with pytest.raises(ConfigurationError, match="synchronous"):
+        hook.get_import("notifuse-unknown")
+    with pytest.raises(ConfigurationError, match="synchronous"):
+        NotifuseHook().get_import(job.job_id)
+
+
+def test_sink_mode_round_trip(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.state.sink = True
+    frame = pd.DataFrame({"email": [f"c{i}@example.com" for i in range(2_000)],
+                          "custom_datetime_1": [datetime(2024, 5, 1, 10)] * 2_000})
+
+    job = NotifuseHook().submit_import(frame)
+
+    assert (job.created, job.rejected) == (2_000, 0)
+    counter = contacts_sandbox.state.sink_counter("notifuse")
+    assert (counter.requests, counter.contacts) == (1, 2_000)
+    assert stored(contacts_sandbox) == {}
