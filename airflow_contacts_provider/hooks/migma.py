@@ -170,7 +170,8 @@ class MigmaHook(ContactImportHook):
 def build_subscribers(frame: pd.DataFrame, extra_tags: list[str]) -> list[dict[str, Any]]:
     """The ``subscribers`` array: missing values left out, ``customFields.<key>`` nested.
 
-    Works column by column, touching only the cells that hold a value.
+    Columns without gaps are zipped into the records in one pass; only the cells of
+    columns with gaps are set one by one.
     """
     unknown = [c for c in frame.columns if c not in _TOP_LEVEL and not _is_custom(str(c))]
     if unknown:
@@ -178,27 +179,40 @@ def build_subscribers(frame: pd.DataFrame, extra_tags: list[str]) -> list[dict[s
                            f"are named '{CUSTOM_PREFIX}<key>'.")
     if "email" not in frame.columns:
         raise MappingError("Migma needs an 'email' column.")
-    subscribers: list[dict[str, Any]] = [{} for _ in range(len(frame))]
+    full: dict[bool, dict[str, list[Any]]] = {False: {}, True: {}}
+    gaps: list[tuple[str, bool, list[Any], list[int]]] = []
     for column in frame.columns:
-        name = str(column)
-        series = frame[column]
+        name, series = str(column), frame[column]
+        custom = _is_custom(name)
+        key = name[len(CUSTOM_PREFIX):] if custom else name
         values = series.tolist()
-        present = np.flatnonzero(series.notna().to_numpy()).tolist()
         if name == "tags":
-            for i in present:
-                subscribers[i]["tags"] = _tags(values[i])
-        elif _is_custom(name):
-            key = name[len(CUSTOM_PREFIX):]
-            for i in present:
-                subscribers[i].setdefault(CUSTOM_FIELDS, {})[key] = values[i]
+            values = [[value] if isinstance(value, str) else value for value in values]
+        present = series.notna().to_numpy()
+        if present.all():
+            full[custom][key] = values
         else:
-            for i in present:
-                subscribers[i][name] = values[i]
+            gaps.append((key, custom, values, np.flatnonzero(present).tolist()))
+    subscribers = _zip_records(full[False], len(frame))
+    if full[True]:
+        for subscriber, fields in zip(subscribers, _zip_records(full[True], len(frame)), strict=True):
+            subscriber[CUSTOM_FIELDS] = fields
+    for key, custom, values, present in gaps:
+        for i in present:
+            target = subscribers[i].setdefault(CUSTOM_FIELDS, {}) if custom else subscribers[i]
+            target[key] = values[i]
     if extra_tags:
         for subscriber in subscribers:
             tags = subscriber.get("tags", [])
-            subscriber["tags"] = tags + [tag for tag in extra_tags if tag not in tags]
+            subscriber["tags"] = [*tags, *(tag for tag in extra_tags if tag not in tags)]
     return subscribers
+
+
+def _zip_records(columns: dict[str, list[Any]], rows: int) -> list[dict[str, Any]]:
+    if not columns:
+        return [{} for _ in range(rows)]
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def reconcile_counts(submitted: int, success: int, updated: int, failed: int
@@ -252,9 +266,3 @@ def _data(body: Any) -> Mapping[str, Any]:
 
 def _is_custom(name: str) -> bool:
     return name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX)
-
-
-def _tags(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    return [str(tag) for tag in value]
