@@ -14,7 +14,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from datetime import date
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import numpy as np
@@ -60,7 +60,7 @@ class MailtrapHook(ContactImportHook):
     provider = "mailtrap"
     default_host = "https://mailtrap.io"
     max_batch_size = 50_000
-    rate_limit = (200, 60.0)
+    rate_limit: ClassVar[tuple[int, float] | None] = (200, 60.0)
     """The Contacts API allows 200 requests per 60 s per account."""
 
     @cached_property
@@ -114,6 +114,8 @@ class MailtrapHook(ContactImportHook):
         excluded = _list_ids(exclude_list_ids, "exclude_list_ids")
         if both := sorted(set(included) & set(excluded)):
             raise ConfigurationError(f"Mailtrap list ids {both} are both included and excluded.")
+        if len(frame) == 0:
+            return self._unsent_job(0, [], "The batch was empty; nothing was sent.")
         if "email" not in frame.columns:
             raise ConfigurationError("Mailtrap contacts need an 'email' column.")
 
@@ -133,15 +135,19 @@ class MailtrapHook(ContactImportHook):
 
         row_errors.sort(key=lambda error: error.index if error.index is not None else -1)
         if response is None:
-            return ImportJob(provider=self.provider, job_id=f"mailtrap-{uuid.uuid4().hex}",
-                             status=ImportStatus.SUCCEEDED, submitted=len(frame), created=0, updated=0,
-                             rejected=len(row_errors), row_errors=row_errors,
-                             message="Mailtrap refused every contact of the batch; nothing was imported.")
+            return self._unsent_job(len(frame), row_errors, "Every contact of the batch was refused; "
+                                                            "nothing was imported.")
         job = self._job(response.json())
         self.log.info("Mailtrap import %s: %d contacts sent, %d refused, %s", job.job_id,
                       len(payload), len(row_errors), job.status.value)
         return job.model_copy(update={"submitted": len(frame), "rejected": len(row_errors),
                                       "row_errors": row_errors})
+
+    def _unsent_job(self, submitted: int, row_errors: list[RowError], message: str) -> ImportJob:
+        """A finished job for a batch that left nothing to send, so there is no Mailtrap job to poll."""
+        return ImportJob(provider=self.provider, job_id=f"mailtrap-{uuid.uuid4().hex}",
+                         status=ImportStatus.SUCCEEDED, submitted=submitted, created=0, updated=0,
+                         rejected=len(row_errors), row_errors=row_errors, message=message)
 
     def _post_import(self, contacts: list[dict[str, Any]]) -> requests.Response:
         body = json.dumps({"contacts": contacts}, separators=(",", ":"), allow_nan=False,
@@ -211,29 +217,36 @@ class MailtrapHook(ContactImportHook):
 
 def build_contacts(frame: pd.DataFrame, included: list[int],
                    excluded: list[int]) -> tuple[list[dict[str, Any]], list[int], list[RowError]]:
-    """The import payload of a batch: one records conversion, missing values left out.
+    """The import payload of a batch, built column by column; missing values are left out.
 
     Returns the contacts, each one's index in the batch, and row errors for rows without
     an email (they cannot be sent).
     """
     missing_email = frame["email"].isna().to_numpy()
-    sendable = frame.loc[~missing_email]
-    columns = [column for column in frame.columns if column != "email"]
-    values = pd.DataFrame({column: _whole_numbers_as_ints(sendable[column]) for column in columns},
-                          index=sendable.index, columns=columns).astype(object)
-    values = values.where(values.notna(), None)
+    sendable = frame.loc[~missing_email] if missing_email.any() else frame
+    complete: list[tuple[str, pd.Series]] = []
+    gappy: list[tuple[str, pd.Series]] = []
+    for column in frame.columns:
+        if column != "email":
+            series = _whole_numbers_as_ints(sendable[column])
+            (gappy if series.isna().any() else complete).append((column, series))
+    names = [name for name, _ in complete]
+    columns = [series.to_numpy(dtype=object).tolist() for _, series in complete]
+    fields: list[dict[str, Any]] = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    if not complete:
+        fields = [{} for _ in range(len(sendable))]
+    for name, series in gappy:
+        for record, value in zip(fields, series.to_numpy(dtype=object, na_value=None).tolist(), strict=True):
+            if value is not None:
+                record[name] = value
+
     lists: dict[str, list[int]] = {}
     if included:
         lists["list_ids_included"] = included
     if excluded:
         lists["list_ids_excluded"] = excluded
-    contacts = []
-    for email, record in zip(sendable["email"].tolist(), values.to_dict("records"), strict=True):
-        contact: dict[str, Any] = {"email": email}
-        fields = {tag: value for tag, value in record.items() if value is not None}
-        if fields:
-            contact["fields"] = fields
-        contacts.append({**contact, **lists})
+    contacts = [{"email": email, "fields": record, **lists} if record else {"email": email, **lists}
+                for email, record in zip(sendable["email"].tolist(), fields, strict=True)]
     positions = np.flatnonzero(~missing_email).tolist()
     errors = [RowError(index=int(i), reason="email is missing") for i in np.flatnonzero(missing_email)]
     return contacts, positions, errors
