@@ -60,7 +60,7 @@ _NUMBERS_AND_TIMES = {SourceKind.BOOLEAN, SourceKind.INTEGER, SourceKind.FLOAT, 
                       SourceKind.TIMEDELTA}
 
 _NEVER_FITS: dict[FieldType, set[SourceKind]] = {
-    FieldType.TEXT: set(),
+    FieldType.TEXT: {SourceKind.TIMEDELTA},
     FieldType.INTEGER: {SourceKind.BOOLEAN, SourceKind.DATETIME, SourceKind.TIMEDELTA},
     FieldType.FLOAT: {SourceKind.BOOLEAN, SourceKind.DATETIME, SourceKind.TIMEDELTA},
     FieldType.BOOLEAN: {SourceKind.DATETIME, SourceKind.TIMEDELTA},
