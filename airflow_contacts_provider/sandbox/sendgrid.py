@@ -285,21 +285,7 @@ def run_import(state: SandboxState, sg: SendGridAccount, record: ImportRecord, b
             continue
         text = frame[column]
         present = text != ""
-        if kind == "Number":
-            converted = pd.to_numeric(text.where(present), errors="coerce")
-            bad = present & converted.isna()
-            problem = f"{name} must be a number"
-        elif kind == "Date":
-            converted = pd.to_datetime(text.where(present & text.str.match(CSV_DATE)), format="%m/%d/%Y",
-                                       errors="coerce")
-            bad = present & converted.isna()
-            converted = converted.dt.strftime("%Y-%m-%d")
-            problem = f"{name} must be a date formatted MM/DD/YYYY"
-        else:
-            converted = text
-            limit = MAX_LENGTHS.get(name)
-            bad = present & (text.str.len() > limit if limit else text.str.encode("utf-8").str.len() > TEXT_MAX_BYTES)
-            problem = f"{name} is longer than {limit} characters" if limit else f"{name} is longer than 32766 bytes"
+        converted, bad, problem = _check_column(name, kind, text, present)
         reasons[(reasons == "") & bad] = problem
         values[name] = converted.where(present)
 
@@ -321,6 +307,21 @@ def run_import(state: SandboxState, sg: SendGridAccount, record: ImportRecord, b
     if outcome.errors:
         outcome.status = "failed" if not good.any() else "errored"
     return outcome
+
+
+def _check_column(name: str, kind: str, text: pd.Series, present: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    """A column's values as stored, which present cells its field type refuses, and why."""
+    if kind == "Number":
+        number = pd.to_numeric(text.where(present), errors="coerce")
+        return number, present & number.isna(), f"{name} must be a number"
+    if kind == "Date":
+        date = pd.to_datetime(text.where(present & text.str.match(CSV_DATE)), format="%m/%d/%Y", errors="coerce")
+        return date.dt.strftime("%Y-%m-%d"), present & date.isna(), f"{name} must be a date formatted MM/DD/YYYY"
+    limit = MAX_LENGTHS.get(name)
+    if limit:
+        return text, present & (text.str.len() > limit), f"{name} is longer than {limit} characters"
+    too_long = text.str.encode("utf-8").str.len() > TEXT_MAX_BYTES
+    return text, present & too_long, f"{name} is longer than {TEXT_MAX_BYTES} bytes"
 
 
 def _plain(value: Any) -> Any:
