@@ -102,6 +102,9 @@ class MigmaHook(ContactImportHook):
             )
         frame = as_frame(contacts)
         self.check_batch_size(len(frame))
+        if frame.empty:  # Migma refuses an empty array; nothing to send is nothing imported
+            return ImportJob(provider=self.provider, job_id=f"migma-{uuid.uuid4().hex}",
+                             status=ImportStatus.SUCCEEDED, submitted=0, created=0, updated=0, rejected=0)
         subscribers = build_subscribers(frame, [str(tag) for tag in list_ids or ()])
         response = self.request("POST", BULK_PATH, json={"subscribers": subscribers,
                                                          "projectId": self.project_id})

@@ -77,6 +77,20 @@ def test_import_creates_then_updates(contacts_sandbox: Sandbox) -> None:
     assert stored["user1@example.com"]["_submissions"] == 2
 
 
+def test_a_batch_streamed_as_frames(contacts_sandbox: Sandbox) -> None:
+    frame = _frame(5)
+    job = _hook().submit_import(iter([frame.iloc[:2], frame.iloc[2:]]))
+    assert (job.submitted, job.created) == (5, 5)
+    assert len(contacts_sandbox.contacts("migma")) == 5
+
+
+def test_an_empty_batch_sends_nothing(contacts_sandbox: Sandbox) -> None:
+    job = _hook().submit_import([])
+    assert (job.status, job.submitted, job.created, job.updated, job.rejected) == (ImportStatus.SUCCEEDED, 0, 0,
+                                                                                   0, 0)
+    assert contacts_sandbox.state.extras.get("migma", {}).get("bulk_requests", 0) == 0
+
+
 def test_missing_values_are_left_out(contacts_sandbox: Sandbox) -> None:
     frame = pd.DataFrame({
         "email": ["a@example.com", "b@example.com"],
