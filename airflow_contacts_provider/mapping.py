@@ -276,13 +276,13 @@ def _check_required(field_specs: Mapping[str, FieldSpec], fields: tuple[Resolved
 def _check_kinds(resolved: ResolvedMapping, chunk: pd.DataFrame) -> None:
     """Refuse columns whose type can never fit their destination (a datetime into a boolean...)."""
     email = chunk[resolved.email_column]
-    if email.notna().any() and source_kind(email) in _NEVER_FITS_EMAIL:
+    if _has_values(email) and source_kind(email) in _NEVER_FITS_EMAIL:
         raise MappingError(
             f"Email column '{resolved.email_column}' holds {source_kind(email).value} values, not addresses."
         )
     for field in resolved.fields:
         column = chunk[field.source]
-        if not column.notna().any():
+        if not _has_values(column):
             continue
         kind = source_kind(column)
         never = _NEVER_FITS_OPEN_JSON if field.open_json else _NEVER_FITS[field.spec.type]
@@ -291,6 +291,13 @@ def _check_kinds(resolved: ResolvedMapping, chunk: pd.DataFrame) -> None:
                 f"Column '{field.source}' holds {kind.value} values, which can never fit "
                 f"{field.spec.type.value} field '{field.name}'."
             )
+
+
+def _has_values(column: pd.Series) -> bool:
+    try:
+        return bool(column.notna().any())
+    except ArithmeticError:  # a signalling-NaN Decimal refuses to be compared, but it is a value
+        return True
 
 
 def _listing(names: Sequence[str], limit: int = 30) -> str:

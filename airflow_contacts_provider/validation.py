@@ -379,8 +379,16 @@ def _as_given(value: Any) -> str | None:
 def _is_null_scalar(value: Any) -> bool:
     try:
         return bool(pd.isna(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):
         return False
+
+
+def _missing(values: pd.Series) -> np.ndarray:
+    """Where values are null (None, NaN, NaT, NA), as a writable array."""
+    try:
+        return values.isna().to_numpy(dtype=bool, copy=True)
+    except ArithmeticError:  # a signalling-NaN Decimal refuses to be compared: judge value by value
+        return np.array([_is_null_scalar(value) for value in values.to_numpy(dtype=object)], dtype=bool)
 
 
 # -- splitting a column into typed groups ------------------------------------------------------------
@@ -474,9 +482,10 @@ def _utc_naive(values: pd.Series) -> pd.Series:
 def _normalise_emails(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Normalised addresses (``None`` where refused or missing) and the problems, by position."""
     result = np.full(len(raw), None, dtype=object)
-    present = raw[raw.notna()]
+    missing = _missing(raw)
+    present = raw[~missing]
     problems: list[pd.Series] = []
-    missing_positions: list[np.ndarray] = [np.flatnonzero(raw.isna().to_numpy())]
+    missing_positions: list[np.ndarray] = [np.flatnonzero(missing)]
     for kind, values in _groups(present):
         if kind is not _Kind.TEXT:
             problems.append(_refused(values, np.ones(len(values), bool), EMAIL_FIELD, "invalid syntax (not text)",
@@ -500,8 +509,7 @@ def _normalise_emails(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         checked, refused = _check_emails_slowly(text[~fast])
         result[checked.index.to_numpy()] = checked.to_numpy(dtype=object)
         problems.append(refused)
-    missing = np.concatenate(missing_positions)
-    problems.append(pd.Series(f"{EMAIL_FIELD}: missing", index=missing, dtype=object))
+    problems.append(pd.Series(f"{EMAIL_FIELD}: missing", index=np.concatenate(missing_positions), dtype=object))
     return pd.Series(result, dtype=object), _concat_problems(problems)
 
 
@@ -538,7 +546,7 @@ def _convert_column(column: pd.Series, resolved_field: ResolvedField,
     """A destination column (``None`` where missing or refused) and its problems, by position."""
     spec = resolved_field.spec
     converter = _OPEN_JSON if resolved_field.open_json else _CONVERTERS[spec.type]
-    present_mask = column.notna().to_numpy(dtype=bool, copy=True)
+    present_mask = ~_missing(column)
     parts: list[pd.Series] = []
     problems: list[pd.Series] = []
     for kind, values in _groups(column[present_mask]):
