@@ -420,14 +420,14 @@ def _groups(present: pd.Series) -> list[tuple[_Kind, pd.Series]]:
     kind = _INFERRED.get(ptypes.infer_dtype(present, skipna=True))
     if kind is not None:
         try:
-            return [(kind, _typed(present, kind))]
+            return _typed(present, kind)
         except (OverflowError, ValueError, TypeError):
             pass
     kinds = present.map(_kind_of_value)
     groups = []
     for group_kind, members in present.groupby(kinds, sort=False):
         try:
-            groups.append((group_kind, _typed(members, group_kind)))
+            groups.extend(_typed(members, group_kind))
         except (OverflowError, ValueError, TypeError):
             groups.append((_Kind.OTHER, members))
     return groups
@@ -453,19 +453,37 @@ def _kind_of_value(value: Any) -> _Kind:
     return _Kind.OTHER
 
 
-def _typed(values: pd.Series, kind: _Kind) -> pd.Series:
-    """Give an object group the dtype its kind works with."""
+def _typed(values: pd.Series, kind: _Kind) -> list[tuple[_Kind, pd.Series]]:
+    """Give an object group the dtype its kind works with; values that cannot take it go to OTHER."""
     if kind is _Kind.TEXT:
-        return values.astype("str")
-    if kind is _Kind.BOOLEAN:
-        return values.astype(bool)
-    if kind is _Kind.INTEGER:
-        return values.astype(np.int64)
-    if kind is _Kind.FLOAT:
-        return values.astype(np.float64)
+        try:
+            return [(kind, values.astype("str"))]
+        except ValueError:  # lone surrogates have no UTF-8 form: only those values are refused
+            encodable = np.array([_is_utf8(value) for value in values.to_numpy(dtype=object)], dtype=bool)
+            return _non_empty([(kind, values[encodable].astype("str")), (_Kind.OTHER, values[~encodable])])
     if kind in (_Kind.DATE, _Kind.DATETIME):
-        return _utc_naive(pd.to_datetime(values, utc=True))
-    return values
+        parsed = pd.to_datetime(values, utc=True, errors="coerce")
+        in_range = parsed.notna().to_numpy(dtype=bool)
+        return _non_empty([(kind, _utc_naive(parsed[in_range])), (_Kind.OTHER, values[~in_range])])
+    if kind is _Kind.BOOLEAN:
+        return [(kind, values.astype(bool))]
+    if kind is _Kind.INTEGER:
+        return [(kind, values.astype(np.int64))]
+    if kind is _Kind.FLOAT:
+        return [(kind, values.astype(np.float64))]
+    return [(kind, values)]
+
+
+def _non_empty(groups: list[tuple[_Kind, pd.Series]]) -> list[tuple[_Kind, pd.Series]]:
+    return [(kind, values) for kind, values in groups if len(values)]
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _utc_naive(values: pd.Series) -> pd.Series:
@@ -545,7 +563,7 @@ def _convert_column(column: pd.Series, resolved_field: ResolvedField,
                     formats: DateFormats) -> tuple[pd.Series, pd.Series]:
     """A destination column (``None`` where missing or refused) and its problems, by position."""
     spec = resolved_field.spec
-    converter = _OPEN_JSON if resolved_field.open_json else _CONVERTERS[spec.type]
+    converter = _convert_open_json if resolved_field.open_json else _CONVERTERS[spec.type]
     present_mask = ~_missing(column)
     parts: list[pd.Series] = []
     problems: list[pd.Series] = []
@@ -826,7 +844,6 @@ _CONVERTERS: dict[FieldType, _Converter] = {
     FieldType.JSON: _convert_json,
     FieldType.TAGS: _convert_tags,
 }
-_OPEN_JSON: _Converter = _convert_open_json
 
 
 # -- problems ---------------------------------------------------------------------------------------

@@ -279,3 +279,27 @@ def test_decimal_and_big_integers_into_text_keep_their_digits() -> None:
         chunk(email=["a@b.co", "b@b.co"], company=[Decimal("12.50"), 2**70])).contacts
 
     assert contacts["company"].tolist() == ["12.50", str(2**70)]
+
+
+def test_one_value_without_utf8_form_spoils_only_its_own_row() -> None:
+    result = ContactValidator(MAILTRAP, None, "mailtrap").validate(
+        chunk(email=["a@b.co", "b@b.co"], first_name=["x\udcff", "Bo"]))
+
+    assert result.contacts["first_name"].tolist() == ["Bo"]
+    assert result.rejects[["row_number", "reason"]].values.tolist() == [[0, "first_name: not text ('x\\udcff')"]]
+
+
+def test_arrow_backed_and_categorical_columns() -> None:
+    frame = pd.DataFrame({
+        "email": pd.Series(["c@b.co", "d@b.co"], dtype="string[pyarrow]"),
+        "age": pd.Series([1, None], dtype="int64[pyarrow]"),
+        "signup": pd.Series([pd.Timestamp("2023-01-01"), None], dtype="timestamp[us][pyarrow]"),
+        "vip": pd.Series([True, None], dtype="bool[pyarrow]"),
+        "first_name": pd.Series(["A", "B"], dtype="category"),
+    })
+
+    contacts = ContactValidator(MAILTRAP, None, "mailtrap").validate(frame).contacts
+
+    assert contacts.to_dict("records") == [
+        {"email": "c@b.co", "age": 1, "signup": "2023-01-01", "vip": True, "first_name": "A"},
+        {"email": "d@b.co", "age": None, "signup": None, "vip": None, "first_name": "B"}]
