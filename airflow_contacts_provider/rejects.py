@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from airflow.sdk import ObjectStoragePath
 
+from airflow_contacts_provider.import_job import reason_category as blank_addresses
+
 REJECT_COLUMNS = ("row_number", "email", "reason", "kind")
 """``kind`` is ``invalid`` or ``duplicate`` (from validation) or ``provider`` (refused on import)."""
 
@@ -34,15 +36,17 @@ _SCHEMA = pa.schema([
 ])
 _SUFFIXES: dict[str, RejectsFormat] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _PARENTHESISED = r"\s*\([^()]*\)"
+_PART_NAME = re.compile(r"part-(\d+)\.(?:csv|parquet)")
 _ROW_NUMBER = r"\brow\s+\d+"
 _INDEX_NUMBER = r"\bindex\s+\d+"
 
 
 def reason_category(reason: str) -> str:
-    """The kind of problem a reason names, without values or row numbers.
+    """The kind of problem a reason names, without values, addresses or row numbers.
 
     ``"custom_number_1: not a number ('abc')"`` becomes ``"custom_number_1: not a number"``;
-    ``"duplicate of row 12"`` becomes ``"duplicate of row N"``.
+    ``"duplicate of row 12"`` becomes ``"duplicate of row N"``; an address a provider quotes
+    becomes ``<email>`` so counts by reason carry no personal data.
 
     :param reason: one problem (not a ``"; "``-joined list of them).
     """
@@ -51,24 +55,30 @@ def reason_category(reason: str) -> str:
         text = re.sub(_PARENTHESISED, "", text)
     text = re.sub(_ROW_NUMBER, "row N", text)
     text = re.sub(_INDEX_NUMBER, "index N", text)
-    field, colon, rest = text.partition(":")
+    field, colon, rest = blank_addresses(text).partition(":")
     if not colon:
         return " ".join(field.split()).rstrip(".")
     return f"{' '.join(field.split())}: {' '.join(rest.split()).rstrip('.')}"
 
 
-def count_reasons(reasons: pd.Series) -> Counter[str]:
-    """How many times each reason category occurs; a row's ``"; "``-joined problems count apart.
+def count_reasons(reasons: pd.Series, *, per_row: bool = False) -> Counter[str]:
+    """How many times each reason category occurs.
 
-    :param reasons: reason texts, one per rejected row.
+    :param reasons: reason texts, one per rejected row, each possibly several problems joined by "; ".
+    :param per_row: count each row once, under its problems' categories joined by "; " (totals then
+        add up to rows); by default each problem counts apart.
     """
     text = reasons.dropna().astype("str")
     if text.empty:
         return Counter()
-    for _ in range(2):
+    for _ in range(2):  # values in parentheses may hold "; ", so they go before splitting
         text = text.str.replace(_PARENTHESISED, "", regex=True)
     text = text.str.replace(_ROW_NUMBER, "row N", regex=True).str.replace(_INDEX_NUMBER, "index N", regex=True)
     counts: Counter[str] = Counter()
+    if per_row:
+        for reason, count in text.value_counts().items():
+            counts["; ".join(reason_category(part) for part in str(reason).split("; "))] += int(count)
+        return counts
     for reason, count in text.str.split("; ").explode().value_counts().items():
         counts[reason_category(str(reason))] += int(count)
     return counts
@@ -83,22 +93,25 @@ class RejectsWriter:
     :param path: the directory or prefix (``str`` or ``ObjectStoragePath``, e.g. ``s3://b/rejects/run.csv``).
     :param format: ``csv`` or ``parquet``; by default taken from the path's suffix, else ``csv``.
     :param rows_per_part: rows buffered before a part is written.
+    :param append: keep the parts already there and number new ones after them (a deferred
+        task resuming its sync), instead of replacing them.
     """
 
     def __init__(self, path: str | ObjectStoragePath, format: RejectsFormat | None = None,
-                 rows_per_part: int = 100_000) -> None:
+                 rows_per_part: int = 100_000, *, append: bool = False) -> None:
         self.path = path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(_with_scheme(path))
         self.format: RejectsFormat = format or _SUFFIXES.get(self.path.suffix.lower(), "csv")
         if self.format not in ("csv", "parquet"):
             raise ValueError(f"Rejects format must be 'csv' or 'parquet', not {self.format!r}.")
         self.rows_per_part = rows_per_part
+        self.append = append
         self.count = 0
         self.by_reason: Counter[str] = Counter()
         self.by_kind: Counter[str] = Counter()
         self.parts: list[ObjectStoragePath] = []
         self._buffer: list[pd.DataFrame] = []
         self._buffered = 0
-        self._prepared = False
+        self._next_part: int | None = None
         self._closed = False
 
     def write(self, rejects: pd.DataFrame) -> None:
@@ -123,10 +136,10 @@ class RejectsWriter:
             self._flush()
 
     def close(self) -> None:
-        """Write what is buffered (or an empty part if nothing was ever written)."""
+        """Write what is buffered (or an empty part if the directory would otherwise have none)."""
         if self._closed:
             return
-        if self._buffered or not self.parts:
+        if self._buffered or self._prepare() == 0:
             self._flush()
         self._closed = True
 
@@ -138,22 +151,28 @@ class RejectsWriter:
         self.close()
 
     def _flush(self) -> None:
-        self._prepare()
+        number = self._prepare()
         frame = pd.concat(self._buffer, ignore_index=True) if self._buffer else _conformed(
             pd.DataFrame(columns=list(REJECT_COLUMNS)))
-        part = self.path / f"part-{len(self.parts):05d}.{self.format}"
+        part = self.path / f"part-{number:05d}.{self.format}"
         part.write_bytes(self._encode(frame))
         self.parts.append(part)
+        self._next_part = number + 1
         self._buffer, self._buffered = [], 0
 
-    def _prepare(self) -> None:
-        """Create the directory and remove parts left by an earlier try, once."""
-        if self._prepared:
-            return
-        self.path.mkdir(parents=True, exist_ok=True)
-        for stale in self.path.glob(f"part-*.{self.format}"):
-            stale.unlink()
-        self._prepared = True
+    def _prepare(self) -> int:
+        """The next part's number; the first time, create the directory and deal with parts already there."""
+        if self._next_part is None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            existing = [part for part in self.path.glob(f"part-*.{self.format}")
+                        if _PART_NAME.fullmatch(part.name)]
+            if self.append:
+                self._next_part = 1 + max((_part_number(part.name) for part in existing), default=-1)
+            else:
+                for stale in existing:
+                    stale.unlink()
+                self._next_part = 0
+        return self._next_part
 
     def _encode(self, frame: pd.DataFrame) -> bytes:
         if self.format == "csv":
@@ -176,6 +195,12 @@ def _conformed(rejects: pd.DataFrame) -> pd.DataFrame:
 def _text_or_none(values: pd.Series) -> pd.Series:
     texts = values.astype(object)
     return texts.where(texts.notna(), None).map(lambda value: value if value is None else str(value))
+
+
+def _part_number(name: str) -> int:
+    match = _PART_NAME.fullmatch(name)
+    assert match is not None
+    return int(match.group(1))
 
 
 def _with_scheme(path: str) -> str:

@@ -161,6 +161,15 @@ class ValidatedChunk:
     rejects: pd.DataFrame
     stats: ValidationStats
 
+    @property
+    def duplicate_count(self) -> int:
+        return self.stats.duplicates
+
+    def invalid_reasons(self) -> Counter[str]:
+        """Invalid rows by reason category, each row once (its problems' categories joined by "; ")."""
+        invalid = self.rejects["reason"][self.rejects["kind"] == "invalid"]
+        return count_reasons(invalid, per_row=True)
+
 
 class SeenEmails:
     """The addresses a sync has already sent, compactly: sorted 64-bit hashes and their first rows.

@@ -26,6 +26,7 @@ def rejects(*rows: tuple[object, object, str, str]) -> pd.DataFrame:
         ("duplicate of row 12", "duplicate of row N"),
         ("invalid contact at index 3: email is required", "invalid contact at index N: email is required"),
         ("  email:   missing ", "email: missing"),
+        ("email john@x.io is invalid", "email <email> is invalid"),
     ],
 )
 def test_reason_category(reason: str, category: str) -> None:
@@ -37,6 +38,27 @@ def test_count_reasons_counts_each_problem_of_a_row() -> None:
                          "duplicate of row 1", "duplicate of row 7", None])
 
     assert count_reasons(reasons) == {"email: missing": 1, "age: not an integer": 2, "duplicate of row N": 2}
+
+
+def test_count_reasons_per_row_adds_up_to_rows() -> None:
+    reasons = pd.Series(["email: missing; age: not an integer ('x')", "age: not an integer (2.5)", "email: missing"])
+
+    counts = count_reasons(reasons, per_row=True)
+
+    assert counts == {"email: missing; age: not an integer": 1, "age: not an integer": 1, "email: missing": 1}
+
+
+def test_append_keeps_earlier_parts_and_numbers_after_them(tmp_path: Path) -> None:
+    with RejectsWriter(str(tmp_path / "r"), rows_per_part=1) as writer:
+        writer.write(rejects((1, "a", "x: y", "invalid"), (2, "b", "x: y", "invalid")))
+    with RejectsWriter(str(tmp_path / "r"), append=True) as resumed:
+        resumed.write(rejects((3, "c", "refused", "provider")))
+    with RejectsWriter(str(tmp_path / "r"), append=True):
+        pass  # a resumed task with nothing to add leaves the parts as they are
+
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["part-00000.csv", "part-00001.csv"]
+    assert [p.name for p in resumed.parts] == ["part-00001.csv"]
+    assert pd.read_csv(tmp_path / "r" / "part-00001.csv")["row_number"].tolist() == [3]
 
 
 def test_csv_parts_are_written_per_rows_per_part_and_read_back(tmp_path: Path) -> None:

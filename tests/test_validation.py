@@ -129,6 +129,16 @@ def test_stats_count_rows_and_problem_categories_without_addresses() -> None:
     assert str(stats).startswith("5 rows: 2 contacts, 3 invalid, 0 duplicates; ")
 
 
+def test_invalid_reasons_count_each_invalid_row_once() -> None:
+    result = ContactValidator(MAILTRAP, None, "mailtrap").validate(
+        chunk(email=["a@b.co", "nope", "a@b.co", None], age=["x", "y", 1, 2]))
+
+    assert result.invalid_reasons() == {"age: not an integer": 1, "email: invalid syntax; age: not an integer": 1,
+                                        "email: missing": 1}
+    assert sum(result.invalid_reasons().values()) == result.stats.invalid
+    assert result.duplicate_count == 0
+
+
 def test_row_numbers_must_be_unique_integers() -> None:
     validator = ContactValidator(MAILTRAP, None, "mailtrap")
 
