@@ -54,9 +54,9 @@ class ContactSource(ABC):
 def _exact_size_chunks(frames: Iterable[pd.DataFrame], chunk_size: int) -> Iterator[pd.DataFrame]:
     """Regroup frames so every chunk but the last has exactly ``chunk_size`` rows.
 
-    Readers stop short at file and row-group boundaries; consumers that size
-    API batches from chunks should not have to care. Frames that already have
-    the right size pass through without a copy.
+    Readers stop short at file and row-group boundaries, and SQL results are
+    fetched in pieces; consumers that size API batches from chunks should not
+    have to care. Frames that already have the right size pass through as they are.
 
     :param frames: frames in source order, of any size (empty ones are dropped).
     :param chunk_size: rows per chunk.

@@ -16,7 +16,7 @@ import pytest
 
 from airflow_contacts_provider.exceptions import ConfigurationError
 from airflow_contacts_provider.sources import SqlSource
-from airflow_contacts_provider.sources.sql import STREAMING_CURSORS
+from airflow_contacts_provider.sources.sql import MAX_ROWS_PER_FETCH, STREAMING_CURSORS
 from tests.services import POSTGRES_ADDRESS
 from tests.sources.chunks import read_all, read_chunks
 from tests.sources.conftest import mysql_connection, postgres_connection, sql_hook
@@ -156,27 +156,37 @@ def traced_postgres(monkeypatch: pytest.MonkeyPatch, postgres_conn_id: str) -> t
 
 
 @pytest.mark.postgres
-def test_postgres_fetches_one_chunk_per_round_trip_from_a_server_side_cursor(
-    postgres_conn_id: str, postgres_table: str, traced_postgres: tuple[str, str]
+@pytest.mark.parametrize(
+    ("row_count", "chunk_size", "rows_per_fetch"),
+    [(1_000, 100, 100), (30_000, 25_000, MAX_ROWS_PER_FETCH)],
+)
+def test_postgres_fetches_a_bounded_number_of_rows_per_round_trip(
+    postgres_conn_id: str,
+    postgres_table: str,
+    traced_postgres: tuple[str, str],
+    row_count: int,
+    chunk_size: int,
+    rows_per_fetch: int,
 ) -> None:
     """A client-side cursor would have run the SELECT and received every row; the server shows it did not."""
     traced_conn_id, application_name = traced_postgres
     sql_hook(postgres_conn_id).run(
         f"CREATE TABLE {postgres_table} AS SELECT i AS id, 'user' || i || '@example.com' AS email "
-        "FROM generate_series(0, 999) AS i"
+        f"FROM generate_series(0, {row_count - 1}) AS i"
     )
     source = SqlSource(traced_conn_id, f"SELECT id, email FROM {postgres_table} ORDER BY id")
 
     # closing(): should an assertion fail, the open transaction must not block dropping the table.
-    with closing(source.iter_chunks(100)) as chunks:
+    with closing(source.iter_chunks(chunk_size)) as chunks:
         first_chunk = next(chunks)
 
         [(state, last_query)] = postgres_sessions(postgres_conn_id, application_name)
-        assert state == "idle in transaction"  # the cursor is still open, holding the other 900 rows
+        assert state == "idle in transaction"  # the cursor is still open, holding the rows not read yet
         fetch = re.fullmatch(r'FETCH FORWARD (\d+) FROM "?contacts_source_[0-9a-f]+"?', last_query.strip())
         assert fetch is not None, last_query
-        assert int(fetch[1]) == len(first_chunk) == 100
-        assert sum(len(chunk) for chunk in chunks) == 900
+        assert int(fetch[1]) == rows_per_fetch
+        assert len(first_chunk) == chunk_size
+        assert sum(len(chunk) for chunk in chunks) == row_count - chunk_size
 
 
 @pytest.mark.postgres
