@@ -24,17 +24,17 @@ class ProviderAuthError(ContactsProviderError):
 class ProviderRequestError(ContactsProviderError):
     """The provider refused a request as a whole, or kept failing it after retries.
 
-    ``status_code`` is the HTTP status of the last answer, if there was one.
+    ``http_status`` is the HTTP status of the last answer, if there was one.
     """
 
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
-        self.status_code = status_code
+        self.http_status = status_code
 
     @property
     def is_transient(self) -> bool:
         """Whether asking again later might succeed (server errors, rate limits)."""
-        return self.status_code is None or self.status_code >= 500 or self.status_code == 429
+        return self.http_status is None or self.http_status >= 500 or self.http_status == 429
 
 
 class BatchTooLargeError(ConfigurationError):

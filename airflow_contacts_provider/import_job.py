@@ -58,6 +58,18 @@ class ImportJob(BaseModel):
     def is_terminal(self) -> bool:
         return self.status.is_terminal()
 
+    def with_submission(self, at_submit: ImportJob) -> ImportJob:
+        """This polled state joined with what was known when the batch was submitted.
+
+        A provider's job status may not know contacts the hook refused at submission
+        (Mailtrap's 422 removals), nor how many were sent; those come from the submit.
+        """
+        return self.model_copy(update={
+            "submitted": at_submit.submitted,
+            "rejected": (self.rejected or 0) + (at_submit.rejected or 0),
+            "row_errors": [*at_submit.row_errors, *self.row_errors],
+        })
+
 
 _EMAIL_LIKE = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+")
 

@@ -36,6 +36,10 @@ class ContactSource(ABC):
             yield chunk.set_axis(pd.RangeIndex(first_row, first_row + len(chunk)), axis=0)
             first_row += len(chunk)
 
+    def count_rows(self) -> int | None:
+        """How many rows the source holds, when it can tell cheaply (for progress and ETA)."""
+        return None
+
     @abstractmethod
     def describe(self) -> str:
         """A name for logs and lineage (the SQL, the path): never credentials."""

@@ -106,6 +106,12 @@ class SqlSource(ContactSource):
     def describe(self) -> str:
         return f"{self.conn_id}: {' '.join(self.sql.split())}"
 
+    def count_rows(self) -> int | None:
+        """The query's row count, from the database (one extra query before the sync)."""
+        query = f"SELECT COUNT(*) FROM ({self.sql.strip().rstrip(';')}) AS contacts_to_count"
+        row = self.get_hook().get_first(query, parameters=self.parameters)
+        return int(row[0]) if row else None
+
     def get_hook(self) -> DbApiHook:
         """The connection's SQL hook; refuses connections that are not SQL databases.
 

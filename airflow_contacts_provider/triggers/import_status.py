@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_contacts_provider.exceptions import ProviderAuthError, ProviderRequestError
 from airflow_contacts_provider.hooks.base import aget_contact_hook
-from airflow_contacts_provider.import_job import ImportJob, ImportStatus
+from airflow_contacts_provider.import_job import ImportJob, ImportStatus, reason_category
 
 
 class ImportStatusTrigger(BaseTrigger):
@@ -59,7 +59,7 @@ class ImportStatusTrigger(BaseTrigger):
         yield TriggerEvent({
             "status": "error" if failed else "success",
             "message": f"Import jobs failed: {failed}" if failed else "All import jobs succeeded.",
-            "jobs": [job.model_dump(mode="json") for job in jobs],
+            "jobs": [_without_addresses(job) for job in jobs],
         })
 
     async def _wait(self) -> list[ImportJob] | None:
@@ -86,3 +86,10 @@ class ImportStatusTrigger(BaseTrigger):
             self.log.info("%d of %d import jobs finished; next poll in %s s", len(finished),
                           len(self.job_ids), self.poll_interval)
             await asyncio.sleep(self.poll_interval)
+
+
+def _without_addresses(job: ImportJob) -> dict[str, Any]:
+    """The job for the event (which Airflow stores): row errors keep their reason, not the address."""
+    errors = [error.model_copy(update={"email": None, "reason": reason_category(error.reason)})
+              for error in job.row_errors]
+    return job.model_copy(update={"row_errors": errors}).model_dump(mode="json")

@@ -1,0 +1,340 @@
+"""Sync contacts from a warehouse query or a file into any of the four providers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+from airflow.sdk import BaseOperator, BaseOperatorLink, Context, conf
+
+from airflow_contacts_provider.batching import BatchCutter, BatchDigest
+from airflow_contacts_provider.exceptions import ConfigurationError, ContactsProviderError, ImportJobFailedError
+from airflow_contacts_provider.hooks.base import ContactImportHook, get_contact_hook
+from airflow_contacts_provider.import_job import ImportJob, ImportStatus
+from airflow_contacts_provider.ledger import ImportLedger, sent_batch
+from airflow_contacts_provider.mapping import FieldMapping
+from airflow_contacts_provider.progress import Progress
+from airflow_contacts_provider.reconciliation import Reconciliation
+from airflow_contacts_provider.rejects import RejectsWriter
+from airflow_contacts_provider.sources import ContactSource, source_from_args
+from airflow_contacts_provider.triggers.import_status import ImportStatusTrigger
+from airflow_contacts_provider.validation import ContactValidator
+
+
+class ProviderContactsLink(BaseOperatorLink):
+    """A link to the destination's contacts or import page, where the provider has one."""
+
+    name = "Provider contacts"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: Any) -> str:
+        return getattr(operator, "provider_page_url", None) or ""
+
+
+class BulkContactImportOperator(BaseOperator):
+    """Read contacts in chunks, validate and map them, send them in provider-sized batches, and
+    account for every row.
+
+    The destination hook is chosen by the connection's type, so one operator serves
+    Mailtrap, Notifuse, SendGrid Marketing and Migma. Returns (to XCom) a reconciliation
+    with no addresses: rows read, created, updated, rejected by reason, duplicates,
+    failed, pending, async job ids and the rejects path. The task fails if those do not
+    add up to the rows read.
+
+    A retried task does not send again what an earlier try sent: each accepted batch is
+    recorded in the task state store, and a retry re-reads the source and reuses the
+    recorded jobs. The source must return rows in a stable order (an ``ORDER BY``).
+
+    :param destination_conn_id: a mailtrap, notifuse, sendgrid_marketing or migma connection.
+    :param source_conn_id: with ``sql``, an SQL connection (any common.sql ``DbApiHook``); with
+        ``path``, the object storage connection (e.g. ``aws_default``), if it needs one.
+    :param sql: the query that returns the contacts (or a ``.sql`` file).
+    :param parameters: query parameters.
+    :param path: instead of SQL, a CSV, Parquet or JSON Lines file (or folder) on object storage.
+    :param file_format: ``csv``, ``parquet`` or ``jsonl`` when the path's suffix does not say.
+    :param mapping: source column -> destination field; default: same-named columns.
+    :param email_column: the source column holding the email address.
+    :param list_ids: lists to add every contact to (Mailtrap list ids, Notifuse lists,
+        SendGrid list ids, Migma tags).
+    :param exclude_list_ids: Mailtrap only: lists to remove every contact from.
+    :param batch_size: contacts per request; defaults to, and may not exceed, the provider's limit.
+    :param chunk_size: rows read from the source at a time; bounds memory.
+    :param wait_for_completion: wait for async import jobs to finish.
+    :param deferrable: wait in the triggerer rather than a worker slot.
+    :param poll_interval: seconds between job status checks.
+    :param timeout: seconds to wait for async jobs.
+    :param rejects_path: where rejected rows go, with a reason each (CSV or Parquet).
+    :param max_reject_ratio: fail the task when more than this share of rows is rejected.
+    """
+
+    template_fields: Sequence[str] = (
+        "destination_conn_id", "source_conn_id", "sql", "parameters", "path", "mapping",
+        "list_ids", "exclude_list_ids", "rejects_path",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "mapping": "json", "parameters": "json"}
+    operator_extra_links = (ProviderContactsLink(),)
+    ui_color = "#e8f4ff"
+
+    def __init__(
+        self,
+        *,
+        destination_conn_id: str,
+        source_conn_id: str | None = None,
+        sql: str | None = None,
+        parameters: Any = None,
+        path: str | None = None,
+        file_format: str | None = None,
+        mapping: dict[str, str] | None = None,
+        email_column: str = "email",
+        list_ids: Sequence[str | int] | None = None,
+        exclude_list_ids: Sequence[str | int] | None = None,
+        batch_size: int | None = None,
+        chunk_size: int = 50_000,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 10.0,
+        timeout: float = 6 * 3600,
+        rejects_path: str | None = None,
+        max_reject_ratio: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.destination_conn_id = destination_conn_id
+        self.source_conn_id = source_conn_id
+        self.sql = sql
+        self.parameters = parameters
+        self.path = path
+        self.file_format = file_format
+        self.mapping = mapping
+        self.email_column = email_column
+        self.list_ids = list_ids
+        self.exclude_list_ids = exclude_list_ids
+        self.batch_size = batch_size
+        self.chunk_size = chunk_size
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.rejects_path = rejects_path
+        self.max_reject_ratio = max_reject_ratio
+        self.provider_page_url: str | None = None
+
+    # -- configuration, checked before anything is sent -------------------------------------
+
+    def _checked_batch_size(self, hook: ContactImportHook) -> int:
+        if self.batch_size is None:
+            return hook.max_batch_size
+        if not 0 < self.batch_size <= hook.max_batch_size:
+            raise ConfigurationError(
+                f"batch_size={self.batch_size} is outside 1..{hook.max_batch_size}, "
+                f"{hook.hook_name}'s limit per request."
+            )
+        return self.batch_size
+
+    def _check_settings(self) -> None:
+        if self.chunk_size <= 0:
+            raise ConfigurationError(f"chunk_size must be positive, not {self.chunk_size}.")
+        if self.max_reject_ratio is not None and not 0 <= self.max_reject_ratio <= 1:
+            raise ConfigurationError(f"max_reject_ratio must be between 0 and 1, not {self.max_reject_ratio}.")
+
+    def _source(self) -> ContactSource:
+        return source_from_args(
+            source_conn_id=self.source_conn_id, sql=self.sql, parameters=self.parameters,
+            path=self.path, file_format=self.file_format,
+        )
+
+    def _sync_key(self, batch_size: int) -> dict[str, Any]:
+        return {
+            "destination": self.destination_conn_id, "source": self.source_conn_id, "sql": self.sql,
+            "parameters": self.parameters, "path": self.path, "mapping": self.mapping,
+            "email_column": self.email_column, "lists": [self.list_ids, self.exclude_list_ids],
+            "batch_size": batch_size,
+        }
+
+    # -- the sync ------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._check_settings()
+        hook = get_contact_hook(self.destination_conn_id)
+        batch_size = self._checked_batch_size(hook)
+        source = self._source()
+        field_specs = hook.get_field_specs()
+        ledger = ImportLedger(context.get("task_state_store"), self._sync_key(batch_size))
+        if not ledger.durable:
+            self.log.warning("No task state store: a retry of this task cannot tell which batches were sent.")
+        elif ledger.batches:
+            self.log.info("An earlier try sent %d batches; they will be checked, not sent again.",
+                          len(ledger.batches))
+        self.provider_page_url = hook.contacts_page_url()
+
+        reconciliation = Reconciliation(provider=hook.provider, rejects_path=self.rejects_path)
+        rejects = RejectsWriter(self.rejects_path) if self.rejects_path else None
+        validator = ContactValidator(field_specs, FieldMapping(self.mapping, self.email_column), hook.provider)
+        progress = Progress(self.log, total_rows=source.count_rows())
+        contacts = self._validated(source, validator, reconciliation, rejects)
+
+        submitted: list[ImportJob] = []
+        row_numbers: dict[str, Any] = {}
+        cutter = BatchCutter(contacts, batch_size)
+        while cutter.has_more():
+            sequence = reconciliation.batches + 1
+            digest = BatchDigest()
+            batch = digest.track(cutter.next_batch())
+            job = self._send_once(hook, ledger, sequence, digest, batch)
+            reconciliation.batches = sequence
+            row_numbers[job.job_id] = digest.row_numbers
+            self._write_provider_rejects(job, digest.row_numbers, rejects)
+            submitted.append(job)
+            progress.batch_sent(sequence, reconciliation.rows_read, digest.size)
+
+        pending = [job for job in submitted if not job.is_terminal]
+        reconciliation.job_ids = [job.job_id for job in pending]
+        for job in submitted:
+            if job.is_terminal:
+                reconciliation.add_job(job)
+        if pending and self.wait_for_completion:
+            if self.deferrable:
+                if rejects is not None:
+                    rejects.close()
+                self.defer(
+                    trigger=ImportStatusTrigger(
+                        conn_id=self.destination_conn_id, job_ids=reconciliation.job_ids,
+                        poll_interval=self.poll_interval, end_time=time.time() + self.timeout,
+                    ),
+                    method_name="execute_complete",
+                    kwargs={
+                        "reconciliation": reconciliation.to_dict(),
+                        "submissions": {job.job_id: [job.submitted, job.rejected or 0] for job in pending},
+                    },
+                    timeout=timedelta(seconds=self.timeout),
+                )
+            finished = []
+            for polled, at_submit in zip(self._wait(hook, pending), pending, strict=True):
+                self._write_provider_rejects(polled, row_numbers[polled.job_id], rejects)
+                finished.append(polled.with_submission(at_submit))
+                ledger.update_job(finished[-1])
+            pending = finished
+        for job in pending:
+            reconciliation.add_job(job)
+        if rejects is not None:
+            rejects.close()
+        return self._finish(reconciliation)
+
+    def execute_complete(self, context: Context, event: dict[str, Any], reconciliation: dict[str, Any],
+                         submissions: dict[str, list[int]]) -> dict[str, Any]:
+        """Resume after the trigger: count the finished jobs, write their rejects, reconcile."""
+        result = Reconciliation.from_dict(reconciliation)
+        if event["status"] not in ("success", "error") or not event["jobs"]:
+            raise ImportJobFailedError(event["message"])
+        hook = get_contact_hook(self.destination_conn_id)
+        ledger = ImportLedger(context.get("task_state_store"), self._sync_key(self._checked_batch_size(hook)))
+        rejects = RejectsWriter(self.rejects_path, append=True) if self.rejects_path else None
+        for data in event["jobs"]:
+            polled = ImportJob.model_validate(data)
+            if polled.row_errors:
+                polled = hook.get_import(polled.job_id)  # the event carries no addresses; the API does
+            self._write_provider_rejects(polled, None, rejects)
+            sent, refused = submissions[polled.job_id]
+            job = polled.with_submission(polled.model_copy(update={"submitted": sent, "rejected": refused,
+                                                                   "row_errors": []}))
+            ledger.update_job(job)
+            result.add_job(job)
+        if rejects is not None:
+            rejects.close()
+        return self._finish(result)
+
+    def _validated(self, source: ContactSource, validator: ContactValidator, reconciliation: Reconciliation,
+                   rejects: RejectsWriter | None) -> Iterator[pd.DataFrame]:
+        """Source chunks as valid contacts; rejects and duplicates are counted and written as they pass."""
+        for chunk in source.iter_chunks(self.chunk_size):
+            reconciliation.rows_read += len(chunk)
+            validated = validator.validate(chunk)
+            reconciliation.add_rejects(validated.invalid_reasons(), validated.duplicate_count)
+            if rejects is not None:
+                rejects.write(validated.rejects)
+            self._check_reject_ratio(reconciliation, early=True)
+            if not validated.contacts.empty:
+                yield validated.contacts
+
+    def _send_once(self, hook: ContactImportHook, ledger: ImportLedger, sequence: int, digest: BatchDigest,
+                   batch: Iterator[pd.DataFrame]) -> ImportJob:
+        """Submit a batch, unless an earlier try of this task already did (then reuse its job)."""
+        recorded = ledger.sent(sequence)
+        if recorded is not None and recorded.job.status != ImportStatus.FAILED:
+            for _ in batch:
+                pass
+            ledger.check_same(recorded, digest.size, digest.fingerprint)
+            self.log.info("Batch %d was sent by an earlier try (job %s); not sending it again.",
+                          sequence, recorded.job.job_id)
+            return recorded.job
+        job = hook.submit_import(batch, list_ids=self.list_ids, exclude_list_ids=self.exclude_list_ids)
+        ledger.record(sent_batch(sequence, digest.first_row, digest.last_row, digest.size,
+                                 digest.fingerprint, job))
+        return job
+
+    def _wait(self, hook: ContactImportHook, jobs: list[ImportJob]) -> list[ImportJob]:
+        """Poll until every job is terminal (returned in the same order), or fail at the timeout."""
+        deadline = time.monotonic() + self.timeout
+        finished: dict[str, ImportJob] = {}
+        while True:
+            for job in jobs:
+                if job.job_id not in finished:
+                    current = hook.get_import(job.job_id)
+                    if current.is_terminal:
+                        finished[job.job_id] = current
+            if len(finished) == len(jobs):
+                return [finished[job.job_id] for job in jobs]
+            if time.monotonic() > deadline:
+                raise ImportJobFailedError(
+                    f"{len(jobs) - len(finished)} import jobs did not finish within {self.timeout} s."
+                )
+            self.log.info("%d of %d import jobs finished; next check in %s s", len(finished), len(jobs),
+                          self.poll_interval)
+            time.sleep(self.poll_interval)
+
+    def _write_provider_rejects(self, job: ImportJob, row_numbers: Any, rejects: RejectsWriter | None) -> None:
+        if rejects is None or not job.row_errors:
+            return
+        rows = [
+            {
+                "row_number": int(row_numbers[error.index])
+                if row_numbers is not None and error.index is not None and error.index < len(row_numbers)
+                else None,
+                "email": error.email,
+                "reason": error.reason,
+                "kind": "provider",
+            }
+            for error in job.row_errors
+        ]
+        rejects.write(pd.DataFrame(rows, columns=["row_number", "email", "reason", "kind"]))
+
+    # -- the result -----------------------------------------------------------------------
+
+    def _check_reject_ratio(self, reconciliation: Reconciliation, *, early: bool = False) -> None:
+        if self.max_reject_ratio is None or reconciliation.rows_read == 0:
+            return
+        if early and reconciliation.rows_read < min(self.chunk_size, 1000):
+            return
+        ratio = reconciliation.rejected / reconciliation.rows_read
+        if ratio > self.max_reject_ratio:
+            where = f"; see {self.rejects_path}" if self.rejects_path else ""
+            when = " after the first rows (stopped before sending more)" if early else ""
+            raise ContactsProviderError(
+                f"{ratio:.1%} of rows were rejected{when}, above max_reject_ratio="
+                f"{self.max_reject_ratio}{where}. By reason: {dict(reconciliation.rejected_by_reason)}"
+            )
+
+    def _finish(self, reconciliation: Reconciliation) -> dict[str, Any]:
+        result = reconciliation.to_dict()
+        self.log.info("Reconciliation: %s", result)
+        reconciliation.check()
+        if reconciliation.failed_jobs:
+            raise ImportJobFailedError(
+                f"{len(reconciliation.failed_jobs)} import jobs failed ({reconciliation.failed} contacts): "
+                + "; ".join(f"{job_id}: {message}" for job_id, message in reconciliation.failed_jobs.items())
+            )
+        self._check_reject_ratio(reconciliation)
+        return result
