@@ -403,9 +403,14 @@ class ContactImportHook(BaseHook, ABC):
             status_code=status,
         )
 
+    contacts_page: ClassVar[str | None] = None
+    """The provider's web page for an account's contacts, where there is a fixed one."""
+
     def contacts_page_url(self) -> str | None:
-        """The provider's web page for this account's contacts, for the operator's extra link."""
-        return None
+        """The contacts page for the operator's extra link; none when the host is overridden (a sandbox)."""
+        if self.contacts_page is None or (self.connection.host and self.base_url != self.default_host):
+            return None
+        return self.contacts_page
 
     # -- what each provider implements ---------------------------------------------------
 

@@ -124,6 +124,7 @@ class SendGridMarketingHook(ContactImportHook):
     hook_name = "SendGrid Marketing"
     provider = "sendgrid"
     default_host = "https://api.sendgrid.com"
+    contacts_page = "https://mc.sendgrid.com/contacts"
     max_batch_size = 1_000_000
     max_batch_bytes = 5 * 1024**3
 

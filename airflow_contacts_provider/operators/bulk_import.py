@@ -121,6 +121,7 @@ class BulkContactImportOperator(BaseOperator):
         self.rejects_path = rejects_path
         self.max_reject_ratio = max_reject_ratio
         self.provider_page_url: str | None = None
+        self._lineage: tuple[tuple[str, str], tuple[str, str]] | None = None
 
     # -- configuration, checked before anything is sent -------------------------------------
 
@@ -169,6 +170,9 @@ class BulkContactImportOperator(BaseOperator):
             self.log.info("An earlier try sent %d batches; they will be checked, not sent again.",
                           len(ledger.batches))
         self.provider_page_url = hook.contacts_page_url()
+        lists = ",".join(str(list_id) for list_id in self.list_ids or ()) or "all"
+        self._lineage = (source.lineage(), (f"{hook.provider}://{hook.base_url.split('://', 1)[-1]}",
+                                            f"contacts/lists/{lists}"))
 
         reconciliation = Reconciliation(provider=hook.provider, rejects_path=self.rejects_path)
         rejects = RejectsWriter(self.rejects_path) if self.rejects_path else None
@@ -310,6 +314,17 @@ class BulkContactImportOperator(BaseOperator):
             for error in job.row_errors
         ]
         rejects.write(pd.DataFrame(rows, columns=["row_number", "email", "reason", "kind"]))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the table or path read, and the provider account and lists written."""
+        from airflow.providers.common.compat.openlineage.facet import Dataset
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        if self._lineage is None:
+            return OperatorLineage()
+        (in_namespace, in_name), (out_namespace, out_name) = self._lineage
+        return OperatorLineage(inputs=[Dataset(namespace=in_namespace, name=in_name)],
+                               outputs=[Dataset(namespace=out_namespace, name=out_name)])
 
     # -- the result -----------------------------------------------------------------------
 

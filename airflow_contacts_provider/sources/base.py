@@ -36,6 +36,10 @@ class ContactSource(ABC):
             yield chunk.set_axis(pd.RangeIndex(first_row, first_row + len(chunk)), axis=0)
             first_row += len(chunk)
 
+    def lineage(self) -> tuple[str, str]:
+        """The source as an OpenLineage dataset: (namespace, name)."""
+        return "contacts-source", self.describe()
+
     def count_rows(self) -> int | None:
         """How many rows the source holds, when it can tell cheaply (for progress and ETA)."""
         return None

@@ -119,6 +119,14 @@ class FileSource(ContactSource):
     def describe(self) -> str:
         return _without_userinfo(str(self.path))
 
+    def lineage(self) -> tuple[str, str]:
+        """Namespace ``scheme://bucket`` (``file`` for local paths) and the key, as OpenLineage names files."""
+        scheme, _, rest = self.describe().partition("://")
+        if not rest:
+            return "file", scheme
+        bucket, _, key = rest.partition("/")
+        return (f"{scheme}://{bucket}", key) if scheme != "file" else ("file", f"/{key}")
+
     def _root(self) -> ObjectStoragePath:
         """The path as an ObjectStoragePath, built only when reading: building one resolves the connection."""
         if isinstance(self.path, ObjectStoragePath):

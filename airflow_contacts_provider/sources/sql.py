@@ -106,6 +106,12 @@ class SqlSource(ContactSource):
     def describe(self) -> str:
         return f"{self.conn_id}: {' '.join(self.sql.split())}"
 
+    def lineage(self) -> tuple[str, str]:
+        """Namespace ``conn_type://host:port`` (no credentials) and the query."""
+        connection = BaseHook.get_connection(self.conn_id)
+        where = f"{connection.host or ''}:{connection.port}" if connection.port else (connection.host or "")
+        return f"{connection.conn_type}://{where}", " ".join(self.sql.split())
+
     def count_rows(self) -> int | None:
         """The query's row count, from the database (one extra query before the sync)."""
         query = f"SELECT COUNT(*) FROM ({self.sql.strip().rstrip(';')}) AS contacts_to_count"
