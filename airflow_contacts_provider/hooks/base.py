@@ -42,6 +42,9 @@ Contacts: TypeAlias = "pd.DataFrame | Iterable[pd.DataFrame] | Sequence[Mapping[
 frames of one batch (streamed by the operator so a large batch is never whole in memory),
 or a list of dicts."""
 
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_BACKOFF_BASE = 0.5
+
 RETRYABLE_EXCEPTIONS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -176,12 +179,17 @@ class ContactImportHook(BaseHook, ABC):
     """Base of the provider hooks.
 
     Connection: ``password`` is the API token, ``host`` an optional base-URL override
-    (default: the provider's real API host), provider ids in ``extra``.
+    (default: the provider's real API host), provider ids in ``extra``. The extra may also
+    set ``max_retries`` and ``backoff_base``: they apply where the hook is built from the
+    connection alone (the operator, sensor and trigger), unless the constructor is given them.
 
     :param conn_id: the Airflow connection to use.
     :param timeout: connect and read timeouts in seconds.
-    :param max_retries: retries for 5xx, dropped connections and timeouts.
+    :param max_retries: retries for 5xx, dropped connections and timeouts (default: the
+        connection extra's ``max_retries``, else 5).
     :param max_rate_limit_wait: seconds a request may spend waiting out 429s.
+    :param backoff_base: seconds of the first backoff, doubled each retry (default: the
+        connection extra's ``backoff_base``, else 0.5).
     """
 
     conn_name_attr = "conn_id"
@@ -201,16 +209,16 @@ class ContactImportHook(BaseHook, ABC):
         conn_id: str | None = None,
         *,
         timeout: tuple[float, float] = (10.0, 120.0),
-        max_retries: int = 5,
+        max_retries: int | None = None,
         max_rate_limit_wait: float = 600.0,
-        backoff_base: float = 0.5,
+        backoff_base: float | None = None,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id or self.default_conn_name
         self.timeout = timeout
-        self.max_retries = max_retries
+        self._max_retries = max_retries
         self.max_rate_limit_wait = max_rate_limit_wait
-        self.backoff_base = backoff_base
+        self._backoff_base = backoff_base
 
     # -- connection ------------------------------------------------------------------
 
@@ -252,6 +260,18 @@ class ContactImportHook(BaseHook, ABC):
         if value in (None, ""):
             raise ConfigurationError(f"Connection '{self.conn_id}' needs '{key}' in its extra.")
         return str(value)
+
+    @property
+    def max_retries(self) -> int:
+        if self._max_retries is not None:
+            return self._max_retries
+        return int(self.extras.get("max_retries", DEFAULT_MAX_RETRIES))
+
+    @property
+    def backoff_base(self) -> float:
+        if self._backoff_base is not None:
+            return self._backoff_base
+        return float(self.extras.get("backoff_base", DEFAULT_BACKOFF_BASE))
 
     def url(self, path: str) -> str:
         return path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
