@@ -30,18 +30,21 @@ WAREHOUSE_CONN_ID = "contacts_warehouse"
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Iterator[Path]:
-    """Point Airflow at ``dags_examples/`` and migrate the test metadata DB (once, ~5 s)."""
+def airflow_db() -> None:
+    """Migrate the test metadata DB, once a session (~5 s), in this process's AIRFLOW_HOME."""
+    migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"],
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+
+
+@pytest.fixture(autouse=True)
+def example_dags_folder(airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point Airflow at ``dags_examples/`` for each test here (other tests run DAGs from other folders)."""
     from airflow import settings
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
-        settings.configure_vars()  # settings.DAGS_FOLDER was read when airflow was imported
-        migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"],
-                                 capture_output=True, text=True, timeout=300, check=False)
-        assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
-        yield DAGS_FOLDER
-    settings.configure_vars()
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
+    monkeypatch.setattr(settings, "DAGS_FOLDER", str(DAGS_FOLDER))  # read once, when airflow was imported
+    return DAGS_FOLDER
 
 
 @dataclass
@@ -67,7 +70,7 @@ class Warehouse:
 
 
 @pytest.fixture
-def warehouse(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:
+def warehouse(monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:
     """A uniquely named PostgreSQL table of synthetic contacts behind ``contacts_warehouse``; dropped after."""
     require_postgres()
     monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", postgres_connection())

@@ -213,7 +213,7 @@ def lake_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     server.stop()
 
 
-def test_s3_parquet_dag_syncs_the_day_export(lake_bucket: Any, contacts_sandbox: Sandbox, airflow_db: Path,
+def test_s3_parquet_dag_syncs_the_day_export(lake_bucket: Any, contacts_sandbox: Sandbox,
                                              rejects_base: Path) -> None:
     from airflow_contacts_provider.sandbox.synthetic import synthetic_contacts
 
