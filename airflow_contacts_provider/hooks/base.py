@@ -301,6 +301,18 @@ class ContactImportHook(BaseHook, ABC):
     def _retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.max_retries, self.max_rate_limit_wait, self.backoff_base)
 
+    def _retry_settings(self) -> dict[str, Any]:
+        """Tenacity settings for one request (sync or async), with a fresh retry budget."""
+        policy = self._retry_policy()
+        return {
+            "retry": retry_if_exception_type(RETRYABLE_EXCEPTIONS) | retry_if_result(self._should_retry),
+            "wait": policy.wait,
+            "stop": policy.stop,
+            "before_sleep": self._log_retry,
+            "retry_error_callback": _last_response,
+            "reraise": True,
+        }
+
     def _should_retry(self, response: Any) -> bool:
         status = response.status_code
         return status == 429 or (status >= 500 and self.auth_failure(response) is None)
@@ -322,7 +334,6 @@ class ContactImportHook(BaseHook, ABC):
         ``data`` may be bytes or a callable returning a fresh body (an iterator is
         consumed by the first attempt, so a retry needs a new one).
         """
-        policy = self._retry_policy()
         all_headers = {**(self.auth_headers() if authenticated else {}), **(headers or {})}
         url = self.url(path)
 
@@ -333,15 +344,7 @@ class ContactImportHook(BaseHook, ABC):
             return self.session.request(method, url, json=json, data=body, headers=all_headers,
                                         params=params, timeout=self.timeout)
 
-        retrying = Retrying(
-            retry=retry_if_exception_type(RETRYABLE_EXCEPTIONS) | retry_if_result(self._should_retry),
-            wait=policy.wait,
-            stop=policy.stop,
-            before_sleep=self._log_retry,
-            retry_error_callback=_last_response,
-            reraise=True,
-        )
-        response = retrying(send)
+        response = Retrying(**self._retry_settings())(send)
         self._raise_for_status(response, accept)
         return response
 
@@ -359,20 +362,12 @@ class ContactImportHook(BaseHook, ABC):
         if "connection" not in self.__dict__:
             # Load the connection without blocking the triggerer's event loop.
             self.__dict__["connection"] = await self.aget_connection(self.conn_id)
-        policy = self._retry_policy()
         all_headers = {"Accept": "application/json", **(self.auth_headers() if authenticated else {})}
         timeout = httpx.Timeout(self.timeout[1], connect=self.timeout[0])
         async with httpx.AsyncClient(timeout=timeout) as client:
-            retrying = AsyncRetrying(
-                retry=retry_if_exception_type(RETRYABLE_EXCEPTIONS) | retry_if_result(self._should_retry),
-                wait=policy.wait,
-                stop=policy.stop,
-                before_sleep=self._log_retry,
-                retry_error_callback=_last_response,
-                reraise=True,
-            )
+            retrying = AsyncRetrying(**self._retry_settings())
             response: httpx.Response = await retrying(client.request, method, self.url(path), json=json,
-                                      params=params, headers=all_headers)
+                                                      params=params, headers=all_headers)
         self._raise_for_status(response, accept)
         return response
 
