@@ -17,6 +17,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, ObjectStoragePath, Param, get_current_context, task
 
+from airflow_contacts_provider.exceptions import ReconciliationError
 from airflow_contacts_provider.operators.bulk_import import BulkContactImportOperator
 from airflow_contacts_provider.reconciliation import OVER_LIMIT, UNEXPLAINED, Reconciliation
 from airflow_contacts_provider.sensors.import_status import ImportStatusSensor
@@ -72,7 +73,7 @@ def settle(sync: dict[str, Any], jobs: dict[str, Any]) -> dict[str, Any]:
     """The sync's reconciliation with its pending contacts replaced by what their import jobs did."""
     result = Reconciliation.from_dict(sync)
     if jobs["submitted"] != result.pending:
-        raise ValueError(f"{result.provider}: the import jobs hold {jobs['submitted']} contacts, "
+        raise ReconciliationError(f"{result.provider}: the import jobs hold {jobs['submitted']} contacts, "
                          f"the sync left {result.pending} pending")
     result.pending = 0
     result.created += jobs["created"]

@@ -3,8 +3,10 @@
 Mailtrap imports asynchronously: the sync submits the batches and hands their job ids to a
 deferrable sensor, so no worker slot is held while Mailtrap works through them.
 
-Connections: ``contacts_warehouse`` (PostgreSQL), ``mailtrap_default``. Rejected rows, each
-with a reason, go under the Variable ``contacts_rejects_base`` (default: a local folder).
+The table is the ``contacts_table`` param (default ``marts.contacts``; a run's conf may name
+another). Connections: ``contacts_warehouse`` (PostgreSQL), ``mailtrap_default``. Rejected
+rows, each with a reason, go under the Variable ``contacts_rejects_base`` (default: a local
+folder).
 """
 
 from __future__ import annotations

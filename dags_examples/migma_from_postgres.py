@@ -3,8 +3,9 @@
 Migma answers a bulk request of up to 5,000 contacts with its counts at once, so the sync's
 result is final: no sensor.
 
-Connections: ``contacts_warehouse`` (PostgreSQL), ``migma_default``. Rejected rows, each with
-a reason, go under the Variable ``contacts_rejects_base`` (default: a local folder).
+The table is the ``contacts_table`` param (default ``marts.contacts``; a run's conf may name
+another). Connections: ``contacts_warehouse`` (PostgreSQL), ``migma_default``. Rejected rows,
+each with a reason, go under the Variable ``contacts_rejects_base`` (default: a local folder).
 """
 
 from __future__ import annotations

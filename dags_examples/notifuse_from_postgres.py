@@ -3,8 +3,10 @@
 Notifuse imports synchronously (``contacts.import`` answers each contact in its response),
 so the sync's result is final: no sensor.
 
-Connections: ``contacts_warehouse`` (PostgreSQL), ``notifuse_default``. Rejected rows, each
-with a reason, go under the Variable ``contacts_rejects_base`` (default: a local folder).
+The table is the ``contacts_table`` param (default ``marts.contacts``; a run's conf may name
+another). Connections: ``contacts_warehouse`` (PostgreSQL), ``notifuse_default``. Rejected
+rows, each with a reason, go under the Variable ``contacts_rejects_base`` (default: a local
+folder).
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ SendGrid imports asynchronously (a gzip CSV uploaded to a pre-signed URL): the s
 job id to a deferrable sensor. SendGrid list ids are UUIDs of lists you created; this DAG reads
 the list's id from the Variable ``sendgrid_customers_list_id``.
 
-Connections: ``contacts_warehouse`` (PostgreSQL), ``sendgrid_marketing_default``. Rejected rows,
-each with a reason, go under the Variable ``contacts_rejects_base`` (default: a local folder).
+The table is the ``contacts_table`` param (default ``marts.contacts``; a run's conf may name
+another). Connections: ``contacts_warehouse`` (PostgreSQL), ``sendgrid_marketing_default``.
+Rejected rows, each with a reason, go under the Variable ``contacts_rejects_base`` (default: a
+local folder).
 """
 
 from __future__ import annotations
