@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
@@ -190,21 +191,21 @@ class BulkContactImportOperator(BaseOperator):
         rejects = RejectsWriter(self.rejects_path) if self.rejects_path else None
         validator = ContactValidator(field_specs, FieldMapping(self.mapping, self.email_column), hook.provider)
         progress = Progress(self.log, total_rows=source.count_rows())
-        contacts = self._validated(source, validator, reconciliation, rejects)
-
         submitted: list[ImportJob] = []
         row_numbers: dict[str, Any] = {}
-        cutter = BatchCutter(contacts, batch_size)
-        while cutter.has_more():
-            sequence = reconciliation.batches + 1
-            digest = BatchDigest()
-            batch = digest.track(cutter.next_batch())
-            job = self._send_once(hook, ledger, sequence, digest, batch)
-            reconciliation.batches = sequence
-            row_numbers[job.job_id] = digest.row_numbers
-            self._write_provider_rejects(job, digest.row_numbers, rejects)
-            submitted.append(job)
-            progress.batch_sent(sequence, reconciliation.rows_read, digest.size)
+        # Closed on failure too: a suspended source stream would keep its cursor, transaction and locks open.
+        with closing(self._validated(source, validator, reconciliation, rejects)) as contacts:
+            cutter = BatchCutter(contacts, batch_size)
+            while cutter.has_more():
+                sequence = reconciliation.batches + 1
+                digest = BatchDigest()
+                batch = digest.track(cutter.next_batch())
+                job = self._send_once(hook, ledger, sequence, digest, batch)
+                reconciliation.batches = sequence
+                row_numbers[job.job_id] = digest.row_numbers
+                self._write_provider_rejects(job, digest.row_numbers, rejects)
+                submitted.append(job)
+                progress.batch_sent(sequence, reconciliation.rows_read, digest.size)
 
         pending = [job for job in submitted if not job.is_terminal]
         reconciliation.job_ids = [job.job_id for job in pending]
@@ -273,7 +274,7 @@ class BulkContactImportOperator(BaseOperator):
         return self._finish(result)
 
     def _validated(self, source: ContactSource, validator: ContactValidator, reconciliation: Reconciliation,
-                   rejects: RejectsWriter | None) -> Iterator[pd.DataFrame]:
+                   rejects: RejectsWriter | None) -> Generator[pd.DataFrame, None, None]:
         """Source chunks as valid contacts; rejects and duplicates are counted and written as they pass."""
         for chunk in source.iter_chunks(self.chunk_size):
             reconciliation.rows_read += len(chunk)
