@@ -46,9 +46,14 @@ def _sync(provider: str, **kwargs: Any) -> BulkContactImportOperator:
     )
 
 
+DAGS: dict[str, DAG] = {}
+"""Every DAG of this file, by id (for the tests that run them)."""
+
+
 def _dag(dag_id: str) -> DAG:
-    return DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False,
-               tags=["contacts-provider-tests"])
+    DAGS[dag_id] = DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False,
+                       tags=["contacts-provider-tests"])
+    return DAGS[dag_id]
 
 
 for _provider in ("mailtrap", "notifuse"):

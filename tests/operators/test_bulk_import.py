@@ -158,3 +158,23 @@ def test_a_wrong_token_fails_without_showing_it(
         held = database.execute("SELECT count(*) FROM pg_locks WHERE relation = %s::regclass AND pid <> "
                                   "pg_backend_pid()", (contacts_table[0],)).fetchone()
     assert held == (0,)
+
+
+# -- a retry that finds the source in another order -----------------------------------------------------
+
+
+def test_a_retry_refuses_to_skip_batches_when_the_source_order_changed(
+    contacts_table: tuple[str, Any], contacts_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    table, _ = contacts_table
+    store = MemoryStore()  # shared by both tries, as Airflow's task state store is
+    run_operator(sync("mailtrap", table, tmp_path), store)
+    with connect() as database:
+        database.execute(f"UPDATE {table} SET id = -1 WHERE id = 250")  # row 250 now comes first
+    sent = write_requests(contacts_sandbox, "mailtrap")
+
+    with pytest.raises(ConfigurationError, match="Batch 1 differs from the one an earlier try sent .* ORDER BY"):
+        run_operator(sync("mailtrap", table, tmp_path), store)
+
+    assert sent() == 0
+    assert {contact["_submissions"] for contact in contacts_sandbox.contacts("mailtrap")} == {1}
