@@ -10,7 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_contacts_provider.exceptions import ProviderAuthError, ProviderRequestError
-from airflow_contacts_provider.hooks.base import aget_contact_hook
+from airflow_contacts_provider.hooks.base import RETRYABLE_EXCEPTIONS, aget_contact_hook
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, reason_category
 
 
@@ -72,8 +72,9 @@ class ImportStatusTrigger(BaseTrigger):
                     continue
                 try:
                     job = await hook.aget_import(job_id)
-                except ProviderRequestError as error:
-                    if not error.is_transient:
+                except (ProviderRequestError, *RETRYABLE_EXCEPTIONS) as error:
+                    # Connections dropped past the request's own retries are transient too.
+                    if isinstance(error, ProviderRequestError) and not error.is_transient:
                         raise
                     self.log.warning("Polling import %s failed, will poll again: %s", job_id, error)
                     continue
