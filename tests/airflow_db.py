@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,19 @@ import pytest
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
-    """Run ``airflow db migrate`` once per session, with this process's AIRFLOW_HOME."""
+    """Run ``airflow db migrate`` with this process's AIRFLOW_HOME, once however many conftests use it."""
+    failure = _migrate()
+    if failure:
+        pytest.fail(failure)
+
+
+@cache
+def _migrate() -> str | None:
     airflow = Path(sys.executable).with_name("airflow")
     result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        pytest.fail(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        return f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    return None
 
 
 def use_dags_folder(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:

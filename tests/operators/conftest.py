@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from tests.airflow_db import airflow_db
-from tests.operators.e2e import contacts_table
+from tests.operators.e2e import contacts_table, unthrottled_mailtrap
 
-__all__ = ["airflow_db", "contacts_table"]
+__all__ = ["airflow_db", "contacts_table", "unthrottled_mailtrap"]

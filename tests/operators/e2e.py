@@ -8,6 +8,7 @@ each in a way a given provider's mapping must refuse, or not; :class:`Destinatio
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -242,8 +243,24 @@ def contacts_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, pd.Da
             connection.execute(f"DROP SEQUENCE IF EXISTS {table}_crash")
 
 
-def fast_retries(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, conn_id: str, **extra: Any) -> None:
-    """Re-declare a sandbox connection with quick retries in its extra (and any other ``extra``)."""
-    connection = sandbox.connections()[conn_id]
-    connection["extra"] = {**connection["extra"], "backoff_base": 0.01, "max_retries": 8, **extra}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+def declare_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **changes: Any) -> None:
+    """Re-declare a connection set as an ``AIRFLOW_CONN_*`` variable, with fields (and ``extra`` keys) changed."""
+    name = f"AIRFLOW_CONN_{conn_id.upper()}"
+    connection = json.loads(os.environ[name])
+    extra = {**connection.get("extra", {}), **changes.pop("extra", {})}
+    monkeypatch.setenv(name, json.dumps({**connection, **changes, "extra": extra}))
+
+
+def fast_retries(monkeypatch: pytest.MonkeyPatch, conn_id: str, **extra: Any) -> None:
+    """Quick retries in a connection's extra (and any other ``extra``), as a user may set them."""
+    declare_connection(monkeypatch, conn_id, extra={"backoff_base": 0.01, "max_retries": 8, **extra})
+
+
+@pytest.fixture(autouse=True)
+def unthrottled_mailtrap(contacts_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A higher client-side Mailtrap limit than its 200 requests a minute.
+
+    The limit is shared by every hook of an account in a process, so the tests together would
+    wait on it; a connection may set its own (``requests_per_minute``).
+    """
+    declare_connection(monkeypatch, "mailtrap_default", extra={"requests_per_minute": 100_000})

@@ -32,6 +32,7 @@ from tests.operators.e2e import (
     assert_landed,
     assert_rejects,
     connect,
+    declare_connection,
     run_operator,
     write_requests,
 )
@@ -142,10 +143,7 @@ def test_a_wrong_token_fails_without_showing_it(
 ) -> None:
     destination = DESTINATIONS[provider]
     token = f"wrong-{uuid.uuid4().hex}"
-    connection = contacts_sandbox.connections()[destination.conn_id]
-    monkeypatch.setenv(f"AIRFLOW_CONN_{destination.conn_id.upper()}",
-                       json.dumps({**connection, "password": token, "extra": {**connection["extra"],
-                                                                              "backoff_base": 0.01}}))
+    declare_connection(monkeypatch, destination.conn_id, password=token, extra={"backoff_base": 0.01})
 
     with pytest.raises(ProviderAuthError) as failure:
         run_operator(sync(provider, contacts_table[0], tmp_path))

@@ -27,6 +27,7 @@ from tests.operators.e2e import (
     ROWS,
     RUSSIAN_TLD,
     assert_adds_up,
+    declare_connection,
     read_rejects,
     write_requests,
 )
@@ -143,8 +144,7 @@ def test_a_wrong_token_fails_the_task_without_showing_it(
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
 ) -> None:
     token = f"wrong-{uuid.uuid4().hex}"
-    connection = contacts_sandbox.connections()["mailtrap_default"]
-    monkeypatch.setenv("AIRFLOW_CONN_MAILTRAP_DEFAULT", json.dumps({**connection, "password": token}))
+    declare_connection(monkeypatch, "mailtrap_default", password=token)
 
     dag_run, result = run("contacts_plain_mailtrap", contacts_table[0], tmp_path)
 

@@ -8,7 +8,6 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -18,6 +17,7 @@ from airflow.triggers.base import TriggerEvent
 from airflow_contacts_provider.hooks.base import get_contact_hook
 from airflow_contacts_provider.sandbox import Sandbox
 from airflow_contacts_provider.triggers.import_status import ImportStatusTrigger
+from tests.operators.e2e import declare_connection
 
 CONN_IDS = {"mailtrap": "mailtrap_default", "sendgrid": "sendgrid_marketing_default"}
 CONTACTS = pd.DataFrame({"email": [f"trigger{i}@example.com" for i in range(30)],
@@ -44,12 +44,6 @@ def trigger_for(provider: str, job_ids: list[str], seconds: float = 30.0) -> Imp
                                end_time=time.time() + seconds)
 
 
-def set_connection(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, conn_id: str, **changes: Any) -> None:
-    connection = sandbox.connections()[conn_id]
-    extra = {**connection["extra"], **changes.pop("extra", {})}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({**connection, **changes, "extra": extra}))
-
-
 @pytest.mark.parametrize("provider", CONN_IDS)
 def test_one_success_event_with_the_finished_jobs(provider: str, contacts_sandbox: Sandbox) -> None:
     job_ids = [submit(provider), submit(provider, CONTACTS.iloc[:10])]
@@ -69,7 +63,7 @@ def test_one_success_event_with_the_finished_jobs(provider: str, contacts_sandbo
 @pytest.mark.parametrize("kind", ["500", "drop"])
 def test_transient_failures_are_polled_again(kind: str, contacts_sandbox: Sandbox,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    set_connection(monkeypatch, contacts_sandbox, "mailtrap_default", extra={"max_retries": 1, "backoff_base": 0.01})
+    declare_connection(monkeypatch, "mailtrap_default", extra={"max_retries": 1, "backoff_base": 0.01})
     job_id = submit("mailtrap")
     # Six failures in a row: more than one poll's retries (two tries) can absorb.
     contacts_sandbox.add_fault(provider="mailtrap", kind=kind, method="GET", path="/imports/", count=6)
@@ -110,7 +104,7 @@ def test_refused_credentials_end_in_an_error_event_without_the_token(
 ) -> None:
     job_id = submit("mailtrap")
     token = f"wrong-{uuid.uuid4().hex}"
-    set_connection(monkeypatch, contacts_sandbox, "mailtrap_default", password=token)
+    declare_connection(monkeypatch, "mailtrap_default", password=token)
 
     found = events(trigger_for("mailtrap", [job_id]))
 
