@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import re
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import IO, Any
@@ -35,7 +36,7 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, RetryPolicy, as_frame
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, RetryPolicy, iter_frames
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
 
 IMPORTS_PATH = "/v3/marketing/contacts/imports"
@@ -69,10 +70,13 @@ S3_MESSAGE = re.compile(r"<Message>(.*?)</Message>", re.S)
 
 @dataclass
 class _Submitted:
-    """What this hook sent in one job, to give each rejected row its position in the batch."""
+    """What this hook sent in one job, to give each rejected row its position in the batch.
+
+    Email keys, not the emails: 8 bytes a contact instead of a string (a million-row batch).
+    """
 
     count: int
-    emails: pd.Series
+    email_keys: np.ndarray
 
 
 class _UploadBody:
@@ -170,16 +174,19 @@ class SendGridMarketingHook(ContactImportHook):
                       exclude_list_ids: Sequence[str | int] | None = None) -> ImportJob:
         """Write the batch as gzip CSV, open an import job, upload the file; returns the pending job.
 
-        The file is written before the job is opened, so a batch over the size limit opens none.
+        The batch's frames are written one after the other, so a batch of a million contacts
+        is never whole in memory. The file is written before the job is opened, so a batch
+        over the size limit opens none.
         """
-        frame = as_frame(contacts)
-        self.check_batch_size(len(frame))
         if exclude_list_ids:
             raise ConfigurationError(f"{self.hook_name} imports can add contacts to lists but cannot "
                                      "exclude lists; leave exclude_list_ids empty.")
-        if "email" not in frame.columns:
+        frames = iter_frames(contacts)
+        first = next(frames, pd.DataFrame())
+        self.check_batch_size(len(first))
+        if "email" not in first.columns:
             raise MappingError(f"{self.hook_name} imports need an 'email' column to identify contacts.")
-        columns = ["email", *(name for name in frame.columns if name != "email")]
+        columns = ["email", *(name for name in first.columns if name != "email")]
         mappings = self._field_mappings(columns)
         date_columns = {name for name in columns
                         if self.field_definitions[name].get("field_type") == "Date"}
@@ -188,31 +195,43 @@ class SendGridMarketingHook(ContactImportHook):
             payload["list_ids"] = [str(list_id) for list_id in list_ids]
 
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file:
-            size = self._write_gzip_csv(frame[columns], date_columns, file)
+            count, email_keys, size = self._write_gzip_csv(itertools.chain([first], frames), columns,
+                                                           date_columns, file)
             job = self.request("PUT", IMPORTS_PATH, json=payload).json()
             job_id = str(job["job_id"])
             self._upload(job["upload_uri"], job.get("upload_headers") or [], file, size)
-        self._submitted[job_id] = _Submitted(len(frame), frame["email"])
+        self._submitted[job_id] = _Submitted(count, email_keys)
         self.log.info("%s: uploaded %d contacts (%d bytes gzip) as import job %s",
-                      self.hook_name, len(frame), size, job_id)
-        return ImportJob(provider=self.provider, job_id=job_id, status=ImportStatus.PENDING,
-                         submitted=len(frame))
+                      self.hook_name, count, size, job_id)
+        return ImportJob(provider=self.provider, job_id=job_id, status=ImportStatus.PENDING, submitted=count)
 
-    def _write_gzip_csv(self, frame: pd.DataFrame, date_columns: set[str], file: IO[bytes]) -> int:
-        """Stream the frame as CSV through gzip into ``file``, slice by slice; returns the size.
+    def _write_gzip_csv(self, frames: Iterable[pd.DataFrame], columns: list[str], date_columns: set[str],
+                        file: IO[bytes]) -> tuple[int, np.ndarray, int]:
+        """Stream the frames as CSV through gzip into ``file``, slice by slice.
 
+        Returns the row count, each row's email key (see :func:`_email_keys`) and the file size.
         The header is written plainly (field names are letters, digits and underscores); values
         go through Arrow's CSV writer, which quotes strings and leaves missing values empty.
         """
+        count = 0
+        keys = []
         with gzip.GzipFile(fileobj=file, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as compressed:
-            compressed.write((",".join(frame.columns) + "\n").encode())
-            for start in range(0, len(frame), SLICE_ROWS):
-                pacsv.write_csv(_arrow_slice(frame.iloc[start:start + SLICE_ROWS], date_columns),
-                                compressed, WRITE_OPTIONS)
-                self._check_file_size(file.tell())
+            compressed.write((",".join(columns) + "\n").encode())
+            for frame in frames:
+                count += len(frame)
+                self.check_batch_size(count)
+                if sorted(frame.columns) != sorted(columns):
+                    raise MappingError(f"{self.hook_name}: every frame of a batch needs the columns {columns}; "
+                                       f"one has {list(frame.columns)}.")
+                keys.append(_email_keys(frame["email"]))
+                ordered = frame[columns]
+                for start in range(0, len(frame), SLICE_ROWS):
+                    pacsv.write_csv(_arrow_slice(ordered.iloc[start:start + SLICE_ROWS], date_columns),
+                                    compressed, WRITE_OPTIONS)
+                    self._check_file_size(file.tell())
         size = file.tell()
         self._check_file_size(size)
-        return size
+        return count, np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64), size
 
     def _check_file_size(self, size: int) -> None:
         if self.max_batch_bytes is not None and size > self.max_batch_bytes:
@@ -276,7 +295,7 @@ class SendGridMarketingHook(ContactImportHook):
             return ImportJob(provider=self.provider, job_id=job_id, status=ImportStatus.PENDING, submitted=count)
 
         self._submitted.pop(job_id, None)
-        row_errors, job_reasons = _read_errors(errors_csv, submitted.emails if submitted else None)
+        row_errors, job_reasons = _read_errors(errors_csv, submitted.email_keys if submitted else None)
         notes = [] if errors_url is None or errors_csv is not None else [
             "the errors file at errors_url could not be read (expired link?)"]
         if status == "failed":
@@ -330,7 +349,13 @@ def _errors_url(body: Mapping[str, Any]) -> str | None:
     return str(url) if url else None
 
 
-def _read_errors(text: str | None, emails: pd.Series | None) -> tuple[list[RowError], list[str]]:
+def _email_keys(emails: pd.Series) -> np.ndarray:
+    """A 64-bit hash of each trimmed, lower-cased email, to find an errors file's rows in the batch."""
+    normalised = emails.astype("string").str.strip().str.lower()
+    return pd.util.hash_array(normalised.to_numpy(dtype=object, na_value=""), categorize=False)
+
+
+def _read_errors(text: str | None, email_keys: np.ndarray | None) -> tuple[list[RowError], list[str]]:
     """Row errors of an errors file, and the reasons given for the job as a whole (no email).
 
     Rows are matched to their position in the batch by email (case-insensitive, first
@@ -351,11 +376,10 @@ def _read_errors(text: str | None, emails: pd.Series | None) -> tuple[list[RowEr
     found, reasons = found[~for_job], reasons[~for_job]
 
     positions = np.full(len(found), -1)
-    if emails is not None and len(found):
-        lowered = emails.astype("string").str.strip().str.lower()
-        first = pd.Series(np.arange(len(lowered)), index=pd.Index(lowered))
+    if email_keys is not None and len(found):
+        first = pd.Series(np.arange(len(email_keys)), index=pd.Index(email_keys))
         first = first[~first.index.duplicated()]
-        positions = first.reindex(found.str.strip().str.lower()).fillna(-1).astype(int).to_numpy()
+        positions = first.reindex(_email_keys(found)).fillna(-1).astype(int).to_numpy()
     row_errors = [
         RowError(email=email, index=int(position) if position >= 0 else None, reason=reason)
         for email, position, reason in zip(found.tolist(), positions.tolist(), reasons.tolist(), strict=True)
