@@ -177,18 +177,30 @@ class SeenEmails:
     Two numpy arrays (8 bytes a hash, 4 or 8 a row number) instead of a set of strings: five
     million addresses take 60 MB. Two different addresses share a hash with odds of about
     n²/2⁶⁵ (under one in a million for 5 million addresses).
+
+    The pairs are kept in sorted runs of at most :attr:`RUN_SIZE`: new addresses are merged
+    into the last run until it is full, then start a new one. Growing copies one run at most,
+    not the whole set (which doubled the set's memory at every chunk), and a lookup searches
+    a handful of runs.
     """
 
+    RUN_SIZE = 1 << 20
+
     def __init__(self) -> None:
-        self.hashes = np.empty(0, dtype=np.uint64)
-        self.rows: np.ndarray = np.empty(0, dtype=np.uint32)
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self._row_dtype: type[np.integer[Any]] = np.uint32
 
     def __len__(self) -> int:
-        return len(self.hashes)
+        return sum(len(hashes) for hashes, _ in self._runs)
 
     @property
     def nbytes(self) -> int:
-        return int(self.hashes.nbytes + self.rows.nbytes)
+        return sum(int(hashes.nbytes + rows.nbytes) for hashes, rows in self._runs)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Every remembered first row (for inspection; run by run, each sorted by hash)."""
+        return np.concatenate([rows for _, rows in self._runs]) if self._runs else np.empty(0, self._row_dtype)
 
     def first_rows(self, emails: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """For each address, the row number where the sync first saw it; remember the new ones.
@@ -201,19 +213,35 @@ class SeenEmails:
         hashes = pd.util.hash_array(emails, categorize=False)
         unique, first_index, inverse = np.unique(hashes, return_index=True, return_inverse=True)
         first = rows[first_index].astype(np.int64)
-        slots = np.searchsorted(self.hashes, unique)
-        if len(self.hashes):
-            known = self.hashes[np.minimum(slots, len(self.hashes) - 1)] == unique
-            first = np.where(known, self.rows[np.minimum(slots, len(self.hashes) - 1)], first)
-        else:
-            known = np.zeros(len(unique), dtype=bool)
+        known = np.zeros(len(unique), dtype=bool)
+        for run_hashes, run_rows in self._runs:
+            slots = np.minimum(np.searchsorted(run_hashes, unique), len(run_hashes) - 1)
+            found = run_hashes[slots] == unique
+            first[found] = run_rows[slots[found]]
+            known |= found
         new = ~known
         if new.any():
-            if self.rows.dtype == np.uint32 and (first[new].min() < 0 or first[new].max() >= 2**32):
-                self.rows = self.rows.astype(np.int64)
-            self.hashes = np.insert(self.hashes, slots[new], unique[new])
-            self.rows = np.insert(self.rows, slots[new], first[new].astype(self.rows.dtype))
+            self._remember(unique[new], first[new])
         return first[inverse.ravel()]
+
+    def _remember(self, hashes: np.ndarray, rows: np.ndarray) -> None:
+        """Add sorted, unseen hashes with their rows to the last run, or start a new run."""
+        if self._row_dtype == np.uint32 and (rows.min() < 0 or rows.max() >= 2**32):
+            self._row_dtype = np.int64
+            self._runs = [(run_hashes, run_rows.astype(np.int64)) for run_hashes, run_rows in self._runs]
+        rows = rows.astype(self._row_dtype)
+        if not self._runs or len(self._runs[-1][0]) + len(hashes) > self.RUN_SIZE:
+            self._runs.append((hashes, rows))
+            return
+        run_hashes, run_rows = self._runs[-1]
+        slots = np.searchsorted(run_hashes, hashes) + np.arange(len(hashes))
+        merged_hashes = np.empty(len(run_hashes) + len(hashes), dtype=run_hashes.dtype)
+        merged_rows = np.empty(len(merged_hashes), dtype=self._row_dtype)
+        old = np.ones(len(merged_hashes), dtype=bool)
+        old[slots] = False
+        merged_hashes[slots], merged_rows[slots] = hashes, rows
+        merged_hashes[old], merged_rows[old] = run_hashes, run_rows
+        self._runs[-1] = (merged_hashes, merged_rows)
 
 
 class ContactValidator:
