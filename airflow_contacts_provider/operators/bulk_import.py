@@ -9,6 +9,7 @@ from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from airflow.sdk import BaseOperator, BaseOperatorLink, Context, conf
 
@@ -36,6 +37,13 @@ def _saved_resume(context: Context) -> tuple[dict[str, Any], dict[str, list[int]
     if not isinstance(saved, dict):
         raise ImportJobFailedError("Resumed without the sync's counts, and the task state store has none.")
     return saved["reconciliation"], saved["submissions"]
+
+
+def _compact(rows: np.ndarray) -> np.ndarray:
+    """Row numbers in 4 bytes each when they fit: a sync keeps them for every batch still importing."""
+    if len(rows) and rows.min() >= 0 and rows.max() < 2**32:
+        return rows.astype(np.uint32)
+    return rows
 
 
 class ProviderContactsLink(BaseOperatorLink):
@@ -202,8 +210,10 @@ class BulkContactImportOperator(BaseOperator):
 
         def record(job: ImportJob, sequence: int, digest: BatchDigest, rows_read: int) -> None:
             reconciliation.batches = sequence
-            row_numbers[job.job_id] = digest.row_numbers
-            self._write_provider_rejects(job, digest.row_numbers, rejects)
+            batch_rows = digest.row_numbers
+            if not job.is_terminal:  # kept to place the rejects a finished job will report
+                row_numbers[job.job_id] = _compact(batch_rows)
+            self._write_provider_rejects(job, batch_rows, rejects)
             submitted.append(job)
             progress.batch_sent(sequence, rows_read, digest.size)
 
