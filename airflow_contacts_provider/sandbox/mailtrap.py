@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from airflow_contacts_provider.sandbox.auth import bearer_token
 from airflow_contacts_provider.sandbox.jobs import EmulatedJob
-from airflow_contacts_provider.sandbox.state import SandboxState
+from airflow_contacts_provider.sandbox.state import SandboxState, sink_contacts
 
 PROVIDER = "mailtrap"
 MAX_CONTACTS = 50_000
@@ -307,14 +307,9 @@ def build_router(state: SandboxState) -> APIRouter:
     async def create_import(request: Request, account: str) -> Response:
         sandbox = mailtrap_state(state)
         body = await request.body()
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return _json(400, {"errors": "Invalid JSON in request body"})
         if state.sink:
             counter = state.sink_counter(PROVIDER)
-            contacts = payload.get("contacts") if isinstance(payload, dict) else None
-            count = len(contacts) if isinstance(contacts, list) else 0
+            count = len(sink_contacts(body, "contacts"))
             with state.lock:
                 counter.requests += 1
                 counter.contacts += count
@@ -323,6 +318,10 @@ def build_router(state: SandboxState) -> APIRouter:
                       "contacts_over_limit_count": 0}
             job_id = sandbox.add_job(account, state.job_delay, False, result)
             return _json(201, job_body(job_id, sandbox.jobs[job_id]))
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _json(400, {"errors": "Invalid JSON in request body"})
         errors = await run_in_threadpool(import_errors, payload, sandbox)
         if errors:
             return _json(422, {"errors": errors})

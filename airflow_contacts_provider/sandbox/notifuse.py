@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from airflow_contacts_provider.sandbox.state import SandboxState
+from airflow_contacts_provider.sandbox.state import SandboxState, sink_contacts
 
 PROVIDER = "notifuse"
 EXAMPLE_WORKSPACE = "ws_1234567890"
@@ -282,12 +282,9 @@ class NotifuseEmulator:
 
     def _sink(self, raw: bytes) -> JSONResponse:
         """Sink mode: count and acknowledge every contact as created, validate and store nothing."""
-        try:
-            contacts = json.loads(raw).get("contacts") or []
-        except (ValueError, AttributeError):
-            contacts = []
-        operations = [{"email": normalise_email(c["email"]) if isinstance(c, dict) and isinstance(
-            c.get("email"), str) else "", "action": "create"} for c in contacts]
+        contacts = sink_contacts(raw, "contacts")
+        operations = [{"email": normalise_email(c.email) if isinstance(c.email, str) else "", "action": "create"}
+                      for c in contacts]
         counter = self.state.sink_counter(PROVIDER)
         with self.state.lock:
             counter.requests += 1

@@ -6,8 +6,10 @@ import random
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
+import msgspec
 from pydantic import BaseModel
 
 PROVIDERS = ("mailtrap", "notifuse", "sendgrid", "migma")
@@ -126,6 +128,29 @@ class SinkCounter:
     requests: int = 0
     contacts: int = 0
     bytes: int = 0
+
+
+class SinkContact(msgspec.Struct):
+    """The one member of a contact the sink reads: every other member is skipped unparsed."""
+
+    email: Any = None
+
+
+@cache
+def _sink_body(member: str) -> Any:
+    return msgspec.defstruct("SinkBody", [(member, list[SinkContact], [])])
+
+
+def sink_contacts(raw: bytes, member: str) -> list[SinkContact]:
+    """The contacts of a JSON import body (``{member: [...]}``), read for counting only.
+
+    msgspec skips the members it is not asked for, so the sink stays cheap next to the client it
+    measures; a body that is not JSON, or not that shape, counts as no contacts.
+    """
+    try:
+        return list(getattr(msgspec.json.decode(raw, type=_sink_body(member)), member))
+    except msgspec.DecodeError:
+        return []
 
 
 @dataclass

@@ -363,3 +363,14 @@ def test_sink_mode_counts_and_acknowledges_without_storing(contacts_sandbox: San
     assert (counter.requests, counter.contacts) == (1, 2)
     assert counter.bytes == len(raw.encode())
     assert stored(contacts_sandbox) == {}
+
+
+def test_sink_mode_counts_and_acknowledges_without_storing(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.state.sink = True
+    body = {"workspace_id": WORKSPACE, "contacts": [{"email": " A@Example.COM ", "first_name": 7}, {"phone": "1"}]}
+    response = post(contacts_sandbox, body)
+    assert response.status_code == 200
+    assert response.json() == {"operations": [{"email": "a@example.com", "action": "create"},
+                                              {"email": "", "action": "create"}]}
+    assert contacts_sandbox.admin("GET", "notifuse/sink")["contacts"] == 2
+    assert stored(contacts_sandbox) == {}
