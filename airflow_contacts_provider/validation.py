@@ -83,6 +83,7 @@ _EMAIL_FAST = (
 _EMAIL_LONG_LABEL = r"@(?:[a-z0-9-]*\.)*[a-z0-9-]{64}"
 _EMAIL_SPECIAL_USE = r"[@.](?:arpa|invalid|local|localhost|onion|test)$"
 """Special-use domains email-validator refuses; left to it so the reason is its own."""
+_EMAIL_NOT_FAST = f"{_EMAIL_LONG_LABEL}|{_EMAIL_SPECIAL_USE}"
 
 _TRUE_WORDS = ("true", "1", "yes")
 _FALSE_WORDS = ("false", "0", "no")
@@ -152,7 +153,9 @@ class ValidatedChunk:
     """One chunk, split.
 
     :param contacts: columns are destination field names (``email`` first), the index holds the
-        source row numbers; object columns hold Python values, missing ones ``None``.
+        source row numbers. Text columns are pandas string dtype and float columns float64 (missing
+        values NA/NaN); complete integer and boolean columns keep their dtype; other columns are
+        object, holding Python values (missing ones ``None``). The ``email`` column is object.
     :param rejects: ``row_number, email`` (as given) ``, reason, kind`` (``invalid``/``duplicate``).
     :param stats: this chunk's counts.
     """
@@ -370,8 +373,10 @@ def _row_numbers(chunk: pd.DataFrame) -> np.ndarray:
 
 
 def _take(values: pd.Series, positions: np.ndarray, index: pd.Index) -> pd.Series:
-    taken = values.to_numpy()[positions]
-    return pd.Series(taken, index=index, dtype=taken.dtype, copy=False)
+    """The values at ``positions``, keeping their dtype (Arrow-backed text stays so), on ``index``."""
+    if len(positions) == len(values):
+        return values.set_axis(index)
+    return values.take(positions).set_axis(index)
 
 
 def _join_reasons(problems: list[pd.Series]) -> pd.Series:
@@ -554,11 +559,7 @@ def _normalise_emails(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         problems.append(_refused(text, too_long, EMAIL_FIELD,
                                  f"invalid syntax (longer than {EMAIL_MAX_LENGTH} characters)", show=False))
         text = text[~too_long]
-        fast = (
-            text.str.fullmatch(_EMAIL_FAST)
-            & ~text.str.contains(_EMAIL_LONG_LABEL)
-            & ~text.str.contains(_EMAIL_SPECIAL_USE)
-        ).to_numpy(dtype=bool)
+        fast = (text.str.fullmatch(_EMAIL_FAST) & ~text.str.contains(_EMAIL_NOT_FAST)).to_numpy(dtype=bool)
         accepted = text[fast]
         result[accepted.index.to_numpy()] = accepted.to_numpy(dtype=object)
         checked, refused = _check_emails_slowly(text[~fast])
@@ -622,9 +623,18 @@ def _convert_column(column: pd.Series, resolved_field: ResolvedField,
 
 
 def _assemble(parts: list[pd.Series], length: int) -> pd.Series:
-    """One column from converted groups: numeric dtypes kept when complete, else Python values."""
+    """One column from converted groups, by position.
+
+    Text stays a string dtype and floats stay float (missing as NaN) when every group is so, and
+    integers and booleans when the column is complete: hooks serialise those column-wise. A
+    mixed or gappy column of other kinds holds Python values, ``None`` where missing.
+    """
     if len(parts) == 1 and len(parts[0]) == length and parts[0].dtype.kind in "bif":
         return parts[0].sort_index()
+    text = all(isinstance(part.dtype, pd.StringDtype) for part in parts)
+    if parts and (text or all(part.dtype.kind == "f" for part in parts)):
+        combined = parts[0] if len(parts) == 1 else pd.concat(parts)
+        return combined.reindex(pd.RangeIndex(length))
     result = np.full(length, None, dtype=object)
     for part in parts:
         result[part.index.to_numpy()] = _natives(part)
@@ -886,8 +896,12 @@ _CONVERTERS: dict[FieldType, _Converter] = {
 # -- problems ---------------------------------------------------------------------------------------
 
 
+_NO_PROBLEMS = pd.Series([], dtype=object, index=pd.Index([], dtype=np.int64))
+
+
 def _no_problems() -> pd.Series:
-    return pd.Series([], dtype=object, index=pd.Index([], dtype=np.int64))
+    """The empty problems series, shared (never modified): building one costs more than the checks."""
+    return _NO_PROBLEMS
 
 
 def _refused(values: pd.Series, mask: np.ndarray, name: str, message: str, show: bool = True) -> pd.Series:

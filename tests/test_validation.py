@@ -48,12 +48,14 @@ def test_contacts_frame_is_keyed_by_destination_names_and_source_row_numbers() -
          "kind": "invalid"}]
 
 
-def test_missing_values_are_none_in_object_columns() -> None:
+def test_missing_values_are_none_in_object_columns_and_na_in_text_columns() -> None:
     result = ContactValidator(MAILTRAP, None, "mailtrap").validate(
         chunk(email=["a@b.co", "b@b.co"], age=[1, None], first_name=["", "Bo"]))
 
     assert result.contacts["age"].tolist() == [1, None]
-    assert result.contacts["first_name"].tolist() == [None, "Bo"]
+    first_names = result.contacts["first_name"]
+    assert isinstance(first_names.dtype, pd.StringDtype)
+    assert first_names.isna().tolist() == [True, False] and first_names.iloc[1] == "Bo"
 
 
 def test_complete_numeric_columns_keep_their_dtype() -> None:
