@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 from collections import Counter
 from types import TracebackType
 from typing import Literal
@@ -113,6 +114,7 @@ class RejectsWriter:
         self._buffered = 0
         self._next_part: int | None = None
         self._closed = False
+        self._lock = threading.Lock()  # validation's rejects and the provider's come from two threads
 
     def write(self, rejects: pd.DataFrame) -> None:
         """Add rejected rows: any frame with ``row_number, email, reason, kind`` (extra columns dropped).
@@ -127,21 +129,24 @@ class RejectsWriter:
         if rejects.empty:
             return
         frame = _conformed(rejects)
-        self.count += len(frame)
-        self.by_reason.update(count_reasons(frame["reason"]))
-        self.by_kind.update(frame["kind"].dropna().value_counts().to_dict())
-        self._buffer.append(frame)
-        self._buffered += len(frame)
-        if self._buffered >= self.rows_per_part:
-            self._flush()
+        reasons = count_reasons(frame["reason"])
+        with self._lock:
+            self.count += len(frame)
+            self.by_reason.update(reasons)
+            self.by_kind.update(frame["kind"].dropna().value_counts().to_dict())
+            self._buffer.append(frame)
+            self._buffered += len(frame)
+            if self._buffered >= self.rows_per_part:
+                self._flush()
 
     def close(self) -> None:
         """Write what is buffered (or an empty part if the directory would otherwise have none)."""
-        if self._closed:
-            return
-        if self._buffered or self._prepare() == 0:
-            self._flush()
-        self._closed = True
+        with self._lock:
+            if self._closed:
+                return
+            if self._buffered or self._prepare() == 0:
+                self._flush()
+            self._closed = True
 
     def __enter__(self) -> RejectsWriter:
         return self

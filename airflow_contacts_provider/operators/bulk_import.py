@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +18,7 @@ from airflow_contacts_provider.import_job import ImportJob, ImportStatus
 from airflow_contacts_provider.ledger import ImportLedger, sent_batch
 from airflow_contacts_provider.mapping import FieldMapping
 from airflow_contacts_provider.progress import Progress
+from airflow_contacts_provider.read_ahead import ReadAhead
 from airflow_contacts_provider.reconciliation import Reconciliation
 from airflow_contacts_provider.rejects import RejectsWriter
 from airflow_contacts_provider.sources import ContactSource, source_from_args
@@ -202,41 +201,23 @@ class BulkContactImportOperator(BaseOperator):
         progress = Progress(self.log, total_rows=source.count_rows())
         submitted: list[ImportJob] = []
         row_numbers: dict[str, Any] = {}
-        # A batch no larger than a chunk is read whole and sent by a sender thread while the next one is
-        # read and validated: waiting for the provider's answer then costs nothing. A larger batch
-        # (SendGrid's file) is streamed to its hook, never whole in memory, so it is sent inline.
-        overlap = batch_size <= self.chunk_size
-        in_flight: tuple[Future[ImportJob], int, BatchDigest, int] | None = None
-
-        def record(job: ImportJob, sequence: int, digest: BatchDigest, rows_read: int) -> None:
-            reconciliation.batches = sequence
-            batch_rows = digest.row_numbers
-            if not job.is_terminal:  # kept to place the rejects a finished job will report
-                row_numbers[job.job_id] = _compact(batch_rows)
-            self._write_provider_rejects(job, batch_rows, rejects)
-            submitted.append(job)
-            progress.batch_sent(sequence, rows_read, digest.size)
-
-        # The sender finishes its batch before a failure leaves this block. The source is closed on
-        # failure too: a suspended source stream would keep its cursor, transaction and locks open.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="contacts-sender") as sender, \
-                closing(self._validated(source, validator, reconciliation, rejects)) as contacts:
+        # Chunks are read and validated in a reader thread, up to two ahead, while batches are
+        # encoded and sent here. Leaving the block stops the reader and closes the source: a
+        # suspended source stream would keep its cursor, transaction and locks open.
+        validated = self._validated(source, validator, reconciliation, rejects)
+        with ReadAhead(validated, name="contacts-reader") as contacts:
             cutter = BatchCutter(contacts, batch_size)
             while cutter.has_more():
-                sequence = reconciliation.batches + 1 + (in_flight is not None)
+                sequence = reconciliation.batches + 1
                 digest = BatchDigest()
-                batch = digest.track(cutter.next_batch())
-                if not overlap:
-                    job = self._send_once(hook, ledger, sequence, digest, batch)
-                    record(job, sequence, digest, reconciliation.rows_read)
-                    continue
-                frames = list(batch)
-                if in_flight is not None:
-                    record(in_flight[0].result(), *in_flight[1:])
-                future = sender.submit(self._send_once, hook, ledger, sequence, digest, iter(frames))
-                in_flight = (future, sequence, digest, reconciliation.rows_read)
-            if in_flight is not None:
-                record(in_flight[0].result(), *in_flight[1:])
+                job = self._send_once(hook, ledger, sequence, digest, digest.track(cutter.next_batch()))
+                reconciliation.batches = sequence
+                batch_rows = digest.row_numbers
+                if not job.is_terminal:  # kept to place the rejects a finished job will report
+                    row_numbers[job.job_id] = _compact(batch_rows)
+                self._write_provider_rejects(job, batch_rows, rejects)
+                submitted.append(job)
+                progress.batch_sent(sequence, reconciliation.rows_read, digest.size)
 
         pending = [job for job in submitted if not job.is_terminal]
         reconciliation.job_ids = [job.job_id for job in pending]
