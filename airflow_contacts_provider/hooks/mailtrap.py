@@ -11,13 +11,16 @@ import hashlib
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import msgspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import requests
 
 from airflow_contacts_provider.exceptions import (
@@ -26,8 +29,9 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, check_finite, json_body
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, json_body
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
+from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_array, json_objects
 
 STATUSES = {
     "created": ImportStatus.PENDING,
@@ -118,14 +122,13 @@ class MailtrapHook(ContactImportHook):
         if "email" not in frame.columns:
             raise ConfigurationError("Mailtrap contacts need an 'email' column.")
 
-        payload, positions, row_errors = build_contacts(frame, included, excluded)
-        response = self._post_import(payload) if payload else None
+        payload, row_errors = build_contacts(frame, included, excluded)
+        response = self._post_import(payload) if len(payload) else None
         if response is not None and response.status_code == 422:
-            refused = self._refused_rows(response, payload, positions)
+            refused = self._refused_rows(response, payload)
             row_errors += refused
-            dropped = {error.index for error in refused}
-            payload = [c for i, c in zip(positions, payload, strict=True) if i not in dropped]
-            response = self._post_import(payload) if payload else None
+            payload = payload.without([error.index for error in refused if error.index is not None])
+            response = self._post_import(payload) if len(payload) else None
             if response is not None and response.status_code == 422:
                 raise ProviderRequestError(
                     f"Mailtrap refused the import again after removing {len(refused)} invalid "
@@ -148,13 +151,12 @@ class MailtrapHook(ContactImportHook):
                          status=ImportStatus.SUCCEEDED, submitted=submitted, created=0, updated=0,
                          rejected=len(row_errors), row_errors=row_errors, message=message)
 
-    def _post_import(self, contacts: list[dict[str, Any]]) -> requests.Response:
-        body = json_body({"contacts": contacts}, _json_default)
+    def _post_import(self, payload: ContactsPayload) -> requests.Response:
+        body = json_body({"contacts": msgspec.Raw(json_array(payload.objects))})
         return self.request("POST", self.api_path("imports"), data=body,
                             headers={"Content-Type": "application/json"}, accept=(422,))
 
-    def _refused_rows(self, response: requests.Response, payload: list[dict[str, Any]],
-                      positions: list[int]) -> list[RowError]:
+    def _refused_rows(self, response: requests.Response, payload: ContactsPayload) -> list[RowError]:
         """Row errors of a 422, each matched to its contact's index by email; else raise."""
         try:
             entries = response.json().get("errors")
@@ -163,8 +165,8 @@ class MailtrapHook(ContactImportHook):
         if not isinstance(entries, list) or not entries:
             raise ProviderRequestError(f"Mailtrap refused the import: {self.error_message(response)}")
         unclaimed: dict[str, deque[int]] = defaultdict(deque)
-        for position, contact in zip(positions, payload, strict=True):
-            unclaimed[_email_key(contact["email"])].append(position)
+        for position, email in zip(payload.positions.tolist(), payload.emails.tolist(), strict=True):
+            unclaimed[_email_key(email)].append(position)
         refused = []
         for entry in entries:
             errors = entry.get("errors") or {}
@@ -213,42 +215,51 @@ class MailtrapHook(ContactImportHook):
         return True, f"Connected to Mailtrap ({where}): {len(fields)} contact fields."
 
 
+@dataclass(frozen=True)
+class ContactsPayload:
+    """The contacts of an import request as JSON objects, and what naming them after a 422 takes.
+
+    :param objects: one ``{"email", "fields", "list_ids_included", "list_ids_excluded"}`` object a contact.
+    :param positions: each contact's index in the batch.
+    :param emails: each contact's email as given (read only when Mailtrap refuses contacts).
+    """
+
+    objects: pa.StringArray
+    positions: np.ndarray
+    emails: pd.Series
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def without(self, positions: Sequence[int]) -> ContactsPayload:
+        """The payload without the contacts at these batch positions."""
+        keep = ~np.isin(self.positions, np.asarray(positions, dtype=np.int64))
+        return ContactsPayload(self.objects.filter(pa.array(keep)), self.positions[keep], self.emails[keep])
+
+
 def build_contacts(frame: pd.DataFrame, included: list[int],
-                   excluded: list[int]) -> tuple[list[dict[str, Any]], list[int], list[RowError]]:
+                   excluded: list[int]) -> tuple[ContactsPayload, list[RowError]]:
     """The import payload of a batch, built column by column; missing values are left out.
 
-    Returns the contacts, each one's index in the batch, and row errors for rows without
-    an email (they cannot be sent).
+    Returns the payload and row errors for rows without an email (they cannot be sent).
     """
     missing_email = frame["email"].isna().to_numpy()
-    sendable = frame.loc[~missing_email] if missing_email.any() else frame
-    complete: list[tuple[str, pd.Series]] = []
-    gappy: list[tuple[str, pd.Series]] = []
-    for column in frame.columns:
+    sendable = frame.loc[~missing_email] if missing_email.any() else frame.copy(deep=False)
+    for column in sendable.columns:
         if column != "email":
-            series = _whole_numbers_as_ints(sendable[column])
-            check_finite(series)
-            (gappy if series.isna().any() else complete).append((column, series))
-    names = [name for name, _ in complete]
-    columns = [series.to_numpy(dtype=object).tolist() for _, series in complete]
-    fields: list[dict[str, Any]] = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-    if not complete:
-        fields = [{} for _ in range(len(sendable))]
-    for name, series in gappy:
-        for record, value in zip(fields, series.to_numpy(dtype=object, na_value=None).tolist(), strict=True):
-            if value is not None:
-                record[name] = value
-
-    lists: dict[str, list[int]] = {}
+            sendable[column] = _whole_numbers_as_ints(sendable[column])
+    members: dict[str, Member] = {
+        "email": "email",
+        "fields": Nested({str(column): column for column in sendable.columns if column != "email"}),
+    }
     if included:
-        lists["list_ids_included"] = included
+        members["list_ids_included"] = Constant(included)
     if excluded:
-        lists["list_ids_excluded"] = excluded
-    contacts = [{"email": email, "fields": record, **lists} if record else {"email": email, **lists}
-                for email, record in zip(sendable["email"].tolist(), fields, strict=True)]
-    positions = np.flatnonzero(~missing_email).tolist()
+        members["list_ids_excluded"] = Constant(excluded)
+    payload = ContactsPayload(json_objects(sendable, members, _json_default), np.flatnonzero(~missing_email),
+                              sendable["email"])
     errors = [RowError(index=int(i), reason="email is missing") for i in np.flatnonzero(missing_email)]
-    return contacts, positions, errors
+    return payload, errors
 
 
 def _whole_numbers_as_ints(column: pd.Series) -> pd.Series:

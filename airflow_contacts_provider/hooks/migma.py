@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
+import msgspec
 import pandas as pd
+import pyarrow as pa
 
 from airflow_contacts_provider.exceptions import (
     ConfigurationError,
@@ -21,8 +22,9 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, check_finite, json_body
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, json_body
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
+from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_array, json_objects
 
 BULK_PATH = "/v1/contacts/bulk"
 CUSTOM_FIELDS = "customFields"
@@ -106,7 +108,7 @@ class MigmaHook(ContactImportHook):
             return ImportJob(provider=self.provider, job_id=f"migma-{uuid.uuid4().hex}",
                              status=ImportStatus.SUCCEEDED, submitted=0, created=0, updated=0, rejected=0)
         subscribers = build_subscribers(frame, [str(tag) for tag in list_ids or ()])
-        body = json_body({"subscribers": subscribers, "projectId": self.project_id})
+        body = json_body({"subscribers": msgspec.Raw(json_array(subscribers)), "projectId": self.project_id})
         response = self.request("POST", BULK_PATH, data=body, headers={"Content-Type": "application/json"})
         data = _data(response.json())
         if "jobId" in data:
@@ -114,7 +116,7 @@ class MigmaHook(ContactImportHook):
                              status=JOB_STATUSES.get(str(data.get("status")), ImportStatus.RUNNING),
                              submitted=len(frame), message=data.get("message"))
         return self._result_job(f"migma-{uuid.uuid4().hex}", ImportStatus.SUCCEEDED, len(frame), data,
-                                subscribers)
+                                frame["email"])
 
     # -- job status ------------------------------------------------------------------
 
@@ -149,14 +151,15 @@ class MigmaHook(ContactImportHook):
                          message=data.get("error"))
 
     def _result_job(self, job_id: str, status: ImportStatus, submitted: int, result: Mapping[str, Any],
-                    subscribers: list[dict[str, Any]] | None) -> ImportJob:
+                    emails: pd.Series | None) -> ImportJob:
         created, updated, rejected, note = reconcile_counts(
             submitted, int(result.get("success") or 0), int(result.get("updated") or 0),
             int(result.get("failed") or 0))
         errors = [str(error) for error in result.get("errors") or ()]
         return ImportJob(provider=self.provider, job_id=job_id, status=status, submitted=submitted,
                          created=created, updated=updated, rejected=rejected,
-                         row_errors=row_errors(errors, subscribers), message=note)
+                         row_errors=row_errors(errors, None if emails is None or not errors else emails.tolist()),
+                         message=note)
 
     # -- connection test -------------------------------------------------------------
 
@@ -170,11 +173,10 @@ class MigmaHook(ContactImportHook):
         return True, f"Connected to Migma project '{self.project_id}' ({body.get('count', 0)} contacts)."
 
 
-def build_subscribers(frame: pd.DataFrame, extra_tags: list[str]) -> list[dict[str, Any]]:
-    """The ``subscribers`` array: missing values left out, ``customFields.<key>`` nested.
+def build_subscribers(frame: pd.DataFrame, extra_tags: list[str]) -> pa.StringArray:
+    """The ``subscribers`` array's objects as JSON: missing values left out, ``customFields.<key>`` nested.
 
-    Columns without gaps are zipped into the records in one pass; only the cells of
-    columns with gaps are set one by one.
+    ``extra_tags`` are added to every subscriber's tags (after its own, without repeating them).
     """
     unknown = [c for c in frame.columns if c not in _TOP_LEVEL and not _is_custom(str(c))]
     if unknown:
@@ -182,41 +184,23 @@ def build_subscribers(frame: pd.DataFrame, extra_tags: list[str]) -> list[dict[s
                            f"are named '{CUSTOM_PREFIX}<key>'.")
     if "email" not in frame.columns:
         raise MappingError("Migma needs an 'email' column.")
-    full: dict[bool, dict[str, list[Any]]] = {False: {}, True: {}}
-    gaps: list[tuple[str, bool, list[Any], list[int]]] = []
-    for column in frame.columns:
-        name, series = str(column), frame[column]
-        check_finite(series)
-        custom = _is_custom(name)
-        key = name[len(CUSTOM_PREFIX):] if custom else name
-        values = series.tolist()
-        if name == "tags":
-            values = [[value] if isinstance(value, str) else value for value in values]
-        present = series.notna().to_numpy()
-        if present.all():
-            full[custom][key] = values
-        else:
-            gaps.append((key, custom, values, np.flatnonzero(present).tolist()))
-    subscribers = _zip_records(full[False], len(frame))
-    if full[True]:
-        for subscriber, fields in zip(subscribers, _zip_records(full[True], len(frame)), strict=True):
-            subscriber[CUSTOM_FIELDS] = fields
-    for key, custom, values, present in gaps:
-        for i in present:
-            target = subscribers[i].setdefault(CUSTOM_FIELDS, {}) if custom else subscribers[i]
-            target[key] = values[i]
-    if extra_tags:
-        for subscriber in subscribers:
-            tags = subscriber.get("tags", [])
-            subscriber["tags"] = [*tags, *(tag for tag in extra_tags if tag not in tags)]
-    return subscribers
+    members: dict[str, Member] = {str(column): column for column in frame.columns if not _is_custom(str(column))}
+    custom = {str(column)[len(CUSTOM_PREFIX):]: column for column in frame.columns if _is_custom(str(column))}
+    if custom:
+        members[CUSTOM_FIELDS] = Nested(custom)
+    if "tags" in frame.columns:
+        frame = frame.assign(tags=[_tags(value, extra_tags) for value in frame["tags"].tolist()])
+    elif extra_tags:
+        members["tags"] = Constant(extra_tags)
+    return json_objects(frame, members)
 
 
-def _zip_records(columns: dict[str, list[Any]], rows: int) -> list[dict[str, Any]]:
-    if not columns:
-        return [{} for _ in range(rows)]
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+def _tags(value: Any, extra_tags: list[str]) -> Any:
+    """A subscriber's tags (one tag may come as a string), then the extra tags it lacks; ``None`` for none."""
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return extra_tags or None
+    tags = [value] if isinstance(value, str) else value
+    return [*tags, *(tag for tag in extra_tags if tag not in tags)] if extra_tags else tags
 
 
 def reconcile_counts(submitted: int, success: int, updated: int, failed: int
@@ -238,11 +222,10 @@ def reconcile_counts(submitted: int, success: int, updated: int, failed: int
     )
 
 
-def row_errors(errors: list[str], subscribers: list[dict[str, Any]] | None) -> list[RowError]:
-    """One RowError per error string; the email it names locates the row when the batch is at hand."""
+def row_errors(errors: list[str], emails: Sequence[Any] | None) -> list[RowError]:
+    """One RowError per error string; the email it names locates the row when the batch's emails are at hand."""
     positions: dict[str, list[int]] = {}
-    for position, subscriber in enumerate(subscribers or ()):
-        address = subscriber.get("email")
+    for position, address in enumerate(emails or ()):
         if isinstance(address, str):
             positions.setdefault(address.strip().lower(), []).append(position)
     taken: set[int] = set()

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import requests
 
 from airflow_contacts_provider.exceptions import (
@@ -23,8 +25,9 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, check_finite, json_body
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, json_body
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
+from airflow_contacts_provider.json_rows import json_array, json_objects
 
 IMPORT_PATH = "/api/contacts.import"
 COUNT_PATH = "/api/contacts.count"
@@ -127,8 +130,8 @@ class NotifuseHook(ContactImportHook):
         job_id = f"notifuse-{uuid.uuid4().hex}"
         batch = prepare_batch(frame)
         operations: list[Any] = []
-        if batch.contacts:
-            payload: dict[str, Any] = {"workspace_id": workspace, "contacts": batch.contacts}
+        if len(batch.contacts):
+            payload: dict[str, Any] = {"workspace_id": workspace, "contacts": msgspec.Raw(json_array(batch.contacts))}
             if list_ids:
                 payload["subscribe_to_lists"] = [str(list_id) for list_id in list_ids]
             body = json_body(payload)
@@ -180,14 +183,14 @@ class NotifuseHook(ContactImportHook):
 class PreparedBatch:
     """A batch ready to send, and how to map Notifuse's answer back to batch positions.
 
-    :param contacts: the ``contacts`` array, in request order.
+    :param contacts: the ``contacts`` array's objects as JSON, in request order.
     :param positions: the batch position of each sent contact.
     :param emails: the batch's email column as given.
     :param keys: normalised email -> batch position, for the sent contacts.
     :param duplicates: rejections of earlier rows whose email comes again later in the batch.
     """
 
-    contacts: list[dict[str, Any]]
+    contacts: pa.StringArray
     positions: list[int]
     emails: list[Any]
     keys: dict[str, int]
@@ -255,21 +258,11 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
                            reason=f"duplicate email in batch: row {last[key_list[p]]} has the same email "
                                   "and was sent instead")
                   for p in np.flatnonzero(repeated).tolist()]
-    sent = frame.iloc[positions] if duplicates else frame
-    contacts: list[dict[str, Any]] = [{} for _ in range(len(sent))]
-    for column in sent.columns:
-        series = sent[column]
-        check_finite(series)
-        values = series.tolist()
-        present = series.notna().to_numpy()
-        if column in _DATETIME_FIELDS:
-            values = [_rfc3339(value) for value in values]
-        if present.all():
-            for contact, value in zip(contacts, values, strict=True):
-                contact[column] = value
-        else:
-            for i in np.flatnonzero(present).tolist():
-                contacts[i][column] = values[i]
+    sent = frame.iloc[positions] if duplicates else frame.copy(deep=False)
+    for column in _DATETIME_FIELDS.intersection(sent.columns):
+        if pd.api.types.infer_dtype(sent[column], skipna=True) != "string":
+            sent[column] = sent[column].map(_rfc3339)
+    contacts = json_objects(sent, {str(column): column for column in sent.columns})
     return PreparedBatch(contacts=contacts, positions=positions, emails=emails, keys=last,
                          duplicates=duplicates)
 
