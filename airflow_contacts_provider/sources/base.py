@@ -50,7 +50,11 @@ class ContactSource(ABC):
 
     @abstractmethod
     def _read_frames(self, chunk_size: int) -> Iterator[pd.DataFrame]:
-        """Yield the source's rows in order, in frames of about ``chunk_size`` rows (any index).
+        """Yield the source's rows in order, in frames of bounded size (any index).
+
+        Frames of about ``chunk_size`` rows, or of a fixed budget of bytes where the
+        reader counts in bytes (PostgreSQL through ADBC): either way memory does not
+        grow with the source.
 
         :param chunk_size: how many rows to read at a time.
         """

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
+import sys
 import time
+import traceback
 import uuid
 from contextlib import closing
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import pytest
 
 from airflow_contacts_provider.exceptions import ConfigurationError
 from airflow_contacts_provider.sources import SqlSource
-from airflow_contacts_provider.sources.sql import MAX_ROWS_PER_FETCH, STREAMING_CURSORS
+from airflow_contacts_provider.sources.sql import (
+    ADBC_BATCH_BYTES,
+    MAX_ROWS_PER_FETCH,
+    STREAMING_CURSORS,
+    _inline_parameters,
+    _libpq_settings,
+    _libpq_uri,
+    _reads_through_adbc,
+)
 from tests.services import POSTGRES_ADDRESS
 from tests.sources.chunks import read_all, read_chunks
 from tests.sources.conftest import mysql_connection, postgres_connection, sql_hook
+
+if TYPE_CHECKING:
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 COLUMNS = ["id", "email", "first_name", "signup_date", "score", "is_active", "visits"]
 SELECT_CONTACTS = "SELECT id, email, first_name, signup_date, score, is_active, visits FROM {table} ORDER BY id"
@@ -96,6 +110,13 @@ def test_sqlite_query_parameters(sqlite_conn_id: str) -> None:
     assert read_all(source, 3)["email"].tolist() == [f"user{row}@example.com" for row in range(20, 25)]
 
 
+def test_sqlite_count_rows(sqlite_conn_id: str) -> None:
+    create_contacts(sqlite_conn_id, "contacts", ["INTEGER", "TEXT", "TEXT", "DATE", "REAL", "INTEGER", "INTEGER"], 25)
+
+    assert SqlSource(sqlite_conn_id, "SELECT * FROM contacts;").count_rows() == 25
+    assert SqlSource(sqlite_conn_id, "SELECT * FROM contacts WHERE id >= ?", parameters=(20,)).count_rows() == 5
+
+
 def test_sqlite_empty_result_yields_no_chunks(sqlite_conn_id: str) -> None:
     sql_hook(sqlite_conn_id).run("CREATE TABLE contacts (email TEXT)")
 
@@ -115,8 +136,16 @@ def test_connection_without_a_sql_hook_is_refused(monkeypatch: pytest.MonkeyPatc
 POSTGRES_TYPES = ["integer", "text", "text", "date", "double precision", "boolean", "integer"]
 
 
+@pytest.fixture(params=["adbc", "cursor"])
+def postgres_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How SqlSource reads PostgreSQL: through ADBC, or with the hook's cursor as when ADBC is not installed."""
+    if request.param == "cursor":
+        monkeypatch.setitem(sys.modules, "adbc_driver_postgresql.dbapi", None)  # makes its import fail
+    return request.param
+
+
 @pytest.mark.postgres
-def test_postgres_rows_keep_their_types(postgres_conn_id: str, postgres_table: str) -> None:
+def test_postgres_rows_keep_their_types(postgres_reader: str, postgres_conn_id: str, postgres_table: str) -> None:
     create_contacts(postgres_conn_id, postgres_table, POSTGRES_TYPES, 25)
 
     chunks = read_chunks(SqlSource(postgres_conn_id, SELECT_CONTACTS.format(table=postgres_table)), 10)
@@ -128,16 +157,52 @@ def test_postgres_rows_keep_their_types(postgres_conn_id: str, postgres_table: s
     assert all(chunk["is_active"].dtype == bool for chunk in chunks)
     assert whole["is_active"].tolist() == [row % 2 == 0 for row in range(25)]
     assert whole["score"].dtype == "float64"
+    # ADBC keeps the integer column's width; psycopg's Python ints become int64.
+    assert whole["id"].dtype == {"adbc": "int32", "cursor": "int64"}[postgres_reader]
 
 
 @pytest.mark.postgres
-def test_postgres_query_parameters_and_empty_result(postgres_conn_id: str, postgres_table: str) -> None:
+def test_postgres_query_parameters_and_empty_result(
+    postgres_reader: str, postgres_conn_id: str, postgres_table: str
+) -> None:
     create_contacts(postgres_conn_id, postgres_table, POSTGRES_TYPES, 25)
-    sql = f"SELECT email FROM {postgres_table} WHERE id >= %(first)s ORDER BY id"
+    sql = f"SELECT email FROM {postgres_table} WHERE id >= %(first)s AND email LIKE %(like)s ORDER BY id"
+    source = SqlSource(postgres_conn_id, sql, parameters={"first": 22, "like": "user%"})
 
-    tail = read_all(SqlSource(postgres_conn_id, sql, parameters={"first": 22}), 10)
-    assert tail["email"].tolist() == ["user22@example.com", "user23@example.com", "user24@example.com"]
-    assert read_chunks(SqlSource(postgres_conn_id, sql, parameters={"first": 1000}), 10) == []
+    assert read_all(source, 10)["email"].tolist() == ["user22@example.com", "user23@example.com", "user24@example.com"]
+    assert source.count_rows() == 3
+    assert read_chunks(SqlSource(postgres_conn_id, sql, parameters={"first": 1000, "like": "%"}), 10) == []
+
+
+@pytest.mark.postgres
+def test_postgres_text_parameters_take_the_type_the_server_infers(postgres_reader: str, postgres_conn_id: str) -> None:
+    """psycopg leaves text parameters untyped, so one compares with a date; ADBC's own binding would send text."""
+    sql = "SELECT d FROM generate_series(DATE '2024-01-01', DATE '2024-01-05', '1 day') AS d WHERE d::date > %s"
+
+    frame = read_all(SqlSource(postgres_conn_id, sql, parameters=["2024-01-03"]), 10)
+
+    assert len(frame) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_postgres_parameters_are_quoted_in_by_the_hooks_driver(driver: str) -> None:
+    """Both drivers the Postgres hook connects with quote text and escape quotes the same way."""
+    host, port = POSTGRES_ADDRESS
+    connect = importlib.import_module(driver).connect
+    with closing(connect(host=host, port=port, user="postgres", dbname="test")) as connection:
+        sql = _inline_parameters(connection, "SELECT %s AS a, %s AS b, '100%%' AS c", ["it's", 3])
+        assert sql == "SELECT 'it''s' AS a, 3 AS b, '100%' AS c"
+        named = _inline_parameters(connection, "SELECT %(x)s, %(x)s", {"x": date(2024, 1, 2)})
+        assert named.startswith("SELECT '2024-01-02'")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sql", ["SELECT id FROM {table} WHERE id < 20", "SELECT id FROM {table} WHERE id < 20; "])
+def test_postgres_count_rows(postgres_conn_id: str, postgres_table: str, sql: str) -> None:
+    create_contacts(postgres_conn_id, postgres_table, POSTGRES_TYPES, 25)
+
+    assert SqlSource(postgres_conn_id, sql.format(table=postgres_table)).count_rows() == 20
 
 
 def postgres_sessions(observer_conn_id: str, application_name: str) -> list[tuple[str, str]]:
@@ -149,7 +214,7 @@ def postgres_sessions(observer_conn_id: str, application_name: str) -> list[tupl
 
 @pytest.fixture
 def traced_postgres(monkeypatch: pytest.MonkeyPatch, postgres_conn_id: str) -> tuple[str, str]:
-    """A connection whose server sessions can be found by their application name."""
+    """A connection whose server sessions can be found by their application name (a libpq setting in the extra)."""
     application_name = f"contacts_source_test_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("AIRFLOW_CONN_CONTACTS_TEST_TRACED", postgres_connection(application_name=application_name))
     return "contacts_test_traced", application_name
@@ -160,7 +225,8 @@ def traced_postgres(monkeypatch: pytest.MonkeyPatch, postgres_conn_id: str) -> t
     ("row_count", "chunk_size", "rows_per_fetch"),
     [(1_000, 100, 100), (30_000, 25_000, MAX_ROWS_PER_FETCH)],
 )
-def test_postgres_fetches_a_bounded_number_of_rows_per_round_trip(
+def test_postgres_cursor_fetches_a_bounded_number_of_rows_per_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
     postgres_conn_id: str,
     postgres_table: str,
     traced_postgres: tuple[str, str],
@@ -168,7 +234,8 @@ def test_postgres_fetches_a_bounded_number_of_rows_per_round_trip(
     chunk_size: int,
     rows_per_fetch: int,
 ) -> None:
-    """A client-side cursor would have run the SELECT and received every row; the server shows it did not."""
+    """Without ADBC: a client-side cursor would have run the SELECT and received every row; the server says not."""
+    monkeypatch.setitem(sys.modules, "adbc_driver_postgresql.dbapi", None)
     traced_conn_id, application_name = traced_postgres
     sql_hook(postgres_conn_id).run(
         f"CREATE TABLE {postgres_table} AS SELECT i AS id, 'user' || i || '@example.com' AS email "
@@ -190,11 +257,37 @@ def test_postgres_fetches_a_bounded_number_of_rows_per_round_trip(
 
 
 @pytest.mark.postgres
-def test_postgres_connection_closes_when_reading_stops_early(
+def test_postgres_adbc_streams_the_result_in_batches_of_bounded_size(
     postgres_conn_id: str, postgres_table: str, traced_postgres: tuple[str, str]
 ) -> None:
+    """The server is still sending when the first chunk arrives, and no frame holds much more than a batch's bytes."""
     traced_conn_id, application_name = traced_postgres
-    sql_hook(postgres_conn_id).run(f"CREATE TABLE {postgres_table} AS SELECT generate_series(1, 500) AS id")
+    row_count = 200_000  # 23 MB of COPY data, more than the loopback socket buffers hold
+    sql_hook(postgres_conn_id).run(
+        f"CREATE TABLE {postgres_table} AS SELECT i AS id, repeat('x', 100) AS padding "
+        f"FROM generate_series(1, {row_count}) AS i"
+    )
+    source = SqlSource(traced_conn_id, f"SELECT id, padding FROM {postgres_table} ORDER BY id")
+
+    with closing(source.iter_chunks(1_000)) as chunks:
+        assert next(chunks)["id"].tolist() == list(range(1, 1_001))
+        [(state, last_query)] = postgres_sessions(postgres_conn_id, application_name)
+        assert (state, last_query.split()[0]) == ("active", "COPY"), (state, last_query)
+        assert sum(len(chunk) for chunk in chunks) == row_count - 1_000
+
+    # Over 100 bytes a row (4 + 100 of data, 4 of length per value): a batch is at most about this many rows.
+    rows_per_batch = ADBC_BATCH_BYTES // 100
+    frame_sizes = [len(frame) for frame in source._read_frames(50_000)]
+    assert sum(frame_sizes) == row_count
+    assert max(frame_sizes) <= rows_per_batch, frame_sizes[:3]
+
+
+@pytest.mark.postgres
+def test_postgres_connection_closes_when_reading_stops_early(
+    postgres_reader: str, postgres_conn_id: str, postgres_table: str, traced_postgres: tuple[str, str]
+) -> None:
+    traced_conn_id, application_name = traced_postgres
+    sql_hook(postgres_conn_id).run(f"CREATE TABLE {postgres_table} AS SELECT generate_series(1, 500000) AS id")
     with closing(SqlSource(traced_conn_id, f"SELECT id FROM {postgres_table}").iter_chunks(100)) as chunks:
         next(chunks)
         assert len(postgres_sessions(postgres_conn_id, application_name)) == 1
@@ -204,6 +297,71 @@ def test_postgres_connection_closes_when_reading_stops_early(
     while postgres_sessions(postgres_conn_id, application_name) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert postgres_sessions(postgres_conn_id, application_name) == []
+
+
+@pytest.mark.postgres
+def test_postgres_libpq_settings_in_the_extra_reach_the_driver(
+    postgres_conn_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sslmode=require against the test server, which has no TLS: libpq refuses, so the setting got through."""
+    monkeypatch.setenv("AIRFLOW_CONN_CONTACTS_TEST_TLS", postgres_connection(sslmode="require"))
+
+    with pytest.raises(Exception, match="SSL"):
+        next(SqlSource("contacts_test_tls", "SELECT 1 AS one").iter_chunks(10))
+
+
+def test_libpq_settings_follow_the_postgres_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connection fields plus every extra key but the hook's own, as libpq keywords."""
+    connection = {
+        "conn_type": "postgres", "host": "/var/run/postgresql", "port": 5433, "login": "reader",
+        "password": "p@ss word", "schema": "warehouse",
+        "extra": {"sslmode": "verify-full", "connect_timeout": 5, "cursor": "dictcursor", "iam": False},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_CONTACTS_TEST_SETTINGS", json.dumps(connection))
+    hook = sql_hook("contacts_test_settings")
+
+    settings = _libpq_settings(cast("PostgresHook", hook))
+
+    assert settings == {
+        "host": "/var/run/postgresql", "port": "5433", "user": "reader", "password": "p@ss word",
+        "dbname": "warehouse", "sslmode": "verify-full", "connect_timeout": "5",
+    }
+    assert _libpq_uri(settings) == (
+        "postgresql://?host=%2Fvar%2Frun%2Fpostgresql&port=5433&user=reader&password=p%40ss%20word"
+        "&dbname=warehouse&sslmode=verify-full&connect_timeout=5"
+    )
+    assert _reads_through_adbc(hook)
+
+
+@pytest.mark.parametrize("flag", ["redshift", "redshift-serverless"])
+def test_redshift_is_read_with_a_cursor(monkeypatch: pytest.MonkeyPatch, flag: str) -> None:
+    """Redshift speaks the PostgreSQL protocol but has no COPY ... TO STDOUT, which ADBC reads with."""
+    connection = {"conn_type": "postgres", "host": "cluster.example.com", "extra": {flag: True}}
+    monkeypatch.setenv("AIRFLOW_CONN_CONTACTS_TEST_REDSHIFT", json.dumps(connection))
+
+    assert not _reads_through_adbc(sql_hook("contacts_test_redshift"))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("password", "port"),
+    [
+        pytest.param("s3cret-Tail\x00end", POSTGRES_ADDRESS[1], id="quoted-by-libpq"),
+        pytest.param("s3cret/Tail@end", 1, id="server-unreachable"),
+    ],
+)
+def test_postgres_password_stays_out_of_errors(monkeypatch: pytest.MonkeyPatch, password: str, port: int) -> None:
+    host, _ = POSTGRES_ADDRESS
+    connection = {"conn_type": "postgres", "host": host, "port": port, "login": "postgres", "schema": "test",
+                  "password": password}
+    monkeypatch.setenv("AIRFLOW_CONN_CONTACTS_TEST_SECRET", json.dumps(connection))
+
+    with pytest.raises(Exception) as raised:  # noqa: B017 - whichever error, it must not carry the password
+        next(SqlSource("contacts_test_secret", "SELECT 1 AS one").iter_chunks(10))
+
+    shown = "".join(traceback.format_exception(raised.value))
+    assert "Failed to connect" in shown
+    assert "s3cret" not in shown
 
 
 @pytest.mark.postgres
