@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,8 +19,9 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldType
-from airflow_contacts_provider.hooks.mailtrap import MailtrapHook
+from airflow_contacts_provider.hooks.mailtrap import MailtrapHook, build_contacts
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus
+from airflow_contacts_provider.json_rows import json_array
 from airflow_contacts_provider.sandbox.mailtrap import mailtrap_state
 from airflow_contacts_provider.sandbox.server import Sandbox
 
@@ -303,3 +305,38 @@ def test_empty_batch_sends_nothing(contacts_sandbox: Sandbox, hook: MailtrapHook
     job = hook.submit_import([])
     assert job.is_terminal and (job.submitted, job.created, job.updated, job.rejected) == (0, 0, 0, 0)
     assert requests_seen(contacts_sandbox) == 0
+
+
+def test_payload_contacts_match_the_records_built_by_hand() -> None:
+    frame = pd.DataFrame({
+        "email": pd.Series(["a@x.io", None, "b@x.io", "c@x.io"], dtype=object),
+        "age": [30.0, 1.0, np.nan, 41.0],  # whole numbers with a gap: integers, as Mailtrap's integer fields want
+        "score": [1.0, 2.0, 2.5, np.nan],  # not all whole: floats stay floats
+        "name": pd.Series(['Ann "A"', "x", None, None], dtype="str"),
+        "vip": [True, False, False, True],
+    }).set_axis([10, 11, 12, 13])
+    payload, errors = build_contacts(frame, [1, 2], [3])
+    lists = {"list_ids_included": [1, 2], "list_ids_excluded": [3]}
+    contacts = msgspec.json.decode(json_array(payload.objects))
+    assert contacts == [
+        {"email": "a@x.io", "fields": {"age": 30, "score": 1.0, "name": 'Ann "A"', "vip": True}, **lists},
+        {"email": "b@x.io", "fields": {"score": 2.5, "vip": False}, **lists},
+        {"email": "c@x.io", "fields": {"age": 41, "vip": True}, **lists},
+    ]
+    assert [type(contact["fields"].get("age")) for contact in contacts] == [int, type(None), int]
+    assert type(contacts[0]["fields"]["score"]) is float
+    assert payload.positions.tolist() == [0, 2, 3] and payload.emails.tolist() == ["a@x.io", "b@x.io", "c@x.io"]
+    assert [(error.index, error.reason) for error in errors] == [(1, "email is missing")]
+    rest = payload.without([2])
+    assert msgspec.json.decode(json_array(rest.objects)) == [contacts[0], contacts[2]]
+    assert rest.positions.tolist() == [0, 3]
+
+
+def test_payload_without_fields_or_lists() -> None:
+    payload, _ = build_contacts(pd.DataFrame({"email": ["a@x.io"], "note": [None]}), [], [])
+    assert json_array(payload.objects) == b'[{"email":"a@x.io"}]'
+
+
+def test_payload_refuses_infinity() -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        build_contacts(pd.DataFrame({"email": ["a@x.io"], "score": [np.inf]}), [], [])

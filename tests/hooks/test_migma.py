@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,8 +19,9 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldType
-from airflow_contacts_provider.hooks.migma import MigmaHook, reconcile_counts
+from airflow_contacts_provider.hooks.migma import MigmaHook, build_subscribers, reconcile_counts, row_errors
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus
+from airflow_contacts_provider.json_rows import json_array
 from airflow_contacts_provider.sandbox.server import Sandbox
 
 
@@ -311,3 +313,28 @@ def test_reconcile_counts_reads_either_meaning_of_success(reported: tuple[int, .
 def test_reconcile_counts_flags_numbers_that_do_not_add_up() -> None:
     created, updated, rejected, note = reconcile_counts(10, 2, 2, 2)
     assert (created, updated, rejected) == (2, 2, 2) and note and "do not add up" in note
+
+
+def test_subscribers_match_the_records_built_by_hand() -> None:
+    frame = pd.DataFrame({
+        "email": ["a@x.io", "b@x.io", "c@x.io"],
+        "firstName": pd.Series(["Ann", None, "Cy"], dtype="str"),
+        "tags": pd.Series([["vip", "x"], "solo", None], dtype=object),
+        "customFields.plan": pd.Series(["pro", None, None], dtype=object),
+        "customFields.seats": pd.Series([3, None, 5], dtype="Int64"),
+    })
+    assert msgspec.json.decode(json_array(build_subscribers(frame, ["x", "new"]))) == [
+        {"email": "a@x.io", "firstName": "Ann", "tags": ["vip", "x", "new"],
+         "customFields": {"plan": "pro", "seats": 3}},
+        {"email": "b@x.io", "tags": ["solo", "x", "new"]},
+        {"email": "c@x.io", "firstName": "Cy", "tags": ["x", "new"], "customFields": {"seats": 5}},
+    ]
+    without_tags = frame.drop(columns=["tags"])
+    assert [subscriber.get("tags") for subscriber in
+            msgspec.json.decode(json_array(build_subscribers(without_tags, ["t"])))] == [["t"], ["t"], ["t"]]
+    assert "tags" not in msgspec.json.decode(json_array(build_subscribers(frame, [])))[2]
+
+
+def test_row_errors_locate_rows_by_the_email_they_name() -> None:
+    errors = row_errors(["Invalid email: B@x.io.", "something else"], ["a@x.io", "b@x.io"])
+    assert [(error.email, error.index) for error in errors] == [("B@x.io", 1), (None, None)]

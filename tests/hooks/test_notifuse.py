@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,8 +20,9 @@ from airflow_contacts_provider.exceptions import (
     ProviderAuthError,
 )
 from airflow_contacts_provider.fields import FieldType
-from airflow_contacts_provider.hooks.notifuse import NotifuseHook
+from airflow_contacts_provider.hooks.notifuse import NotifuseHook, prepare_batch
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus
+from airflow_contacts_provider.json_rows import json_array
 from airflow_contacts_provider.sandbox.notifuse import CONTACTS_ONLY_TOKEN, READ_ONLY_TOKEN, list_members
 from airflow_contacts_provider.sandbox.server import Sandbox
 
@@ -366,3 +368,25 @@ def test_sink_mode_round_trip(contacts_sandbox: Sandbox) -> None:
     counter = contacts_sandbox.state.sink_counter("notifuse")
     assert (counter.requests, counter.contacts) == (1, 2_000)
     assert stored(contacts_sandbox) == {}
+
+
+def test_prepared_contacts_match_the_records_built_by_hand() -> None:
+    frame = pd.DataFrame({
+        "email": ["a@x.io", "B@x.io ", "b@x.io", None],
+        "first_name": pd.Series(["Ann\n", None, "Bob", "Cy"], dtype=object),
+        "custom_number_1": [1.0, 2.5, np.nan, 4.0],
+        "custom_datetime_1": pd.Series([datetime(2024, 1, 2, 3, 4, 5), None,
+                                        datetime(2024, 1, 2, tzinfo=timezone(timedelta(hours=2))),
+                                        "2024-05-06T07:08:09Z"], dtype=object),
+        "custom_json_1": pd.Series([{"a": [1, None]}, None, [1, "x"], None], dtype=object),
+    })
+    batch = prepare_batch(frame)
+    assert batch.positions == [0, 2, 3]
+    assert [(error.index, error.email) for error in batch.duplicates] == [(1, "B@x.io ")]
+    assert msgspec.json.decode(json_array(batch.contacts)) == [
+        {"email": "a@x.io", "first_name": "Ann\n", "custom_number_1": 1.0,
+         "custom_datetime_1": "2024-01-02T03:04:05+00:00", "custom_json_1": {"a": [1, None]}},
+        {"email": "b@x.io", "first_name": "Bob", "custom_datetime_1": "2024-01-02T00:00:00+02:00",
+         "custom_json_1": [1, "x"]},
+        {"first_name": "Cy", "custom_number_1": 4.0, "custom_datetime_1": "2024-05-06T07:08:09Z"},
+    ]
