@@ -176,7 +176,7 @@ def _password_hidden(password: str | None) -> Iterator[None]:
         yield
     except Exception as error:
         text = str(error)
-        secrets = [secret for secret in {password, quote(password or "")} if secret and secret in text]
+        secrets = [secret for secret in {password, quote(password or "", safe="")} if secret and secret in text]
         if not secrets:
             raise
         for secret in secrets:
@@ -206,6 +206,7 @@ def _inline_parameters(connection: Any, sql: str, parameters: SqlParameters) -> 
 
 
 def _parse_each(parse: Callable[[str], Any]) -> Callable[[pa.Array], pd.Series]:
+    """A converter parsing each text value of a column into a Python object (NULL stays ``None``)."""
     return lambda column: pd.Series([None if text is None else parse(text) for text in column.to_pylist()],
                                     dtype=object)
 
@@ -225,12 +226,16 @@ PSYCOPG_VALUES: dict[str, Callable[[pa.Array], pd.Series]] = {
 def _psycopg_like_frame(batch: pa.RecordBatch) -> pd.DataFrame:
     """A record batch as pandas holding the values a psycopg read holds, so validation treats both alike.
 
-    ``to_pandas`` already gives what validation expects of the rest (``validation._groups``):
-    text as ``str`` columns, dates as ``datetime.date`` objects, timestamps (with time zone:
-    UTC) as datetime64 columns, NULL as NaN/None. Arrays become Python lists, not numpy arrays.
-    Documented differences: multidimensional arrays arrive flattened, intervals as
-    ``pd.DateOffset``, and other types the driver does not know (inet, ranges, ...) as their
-    binary wire form; cast those to text in the query.
+    Validation tells values apart by type (``validation._groups``). ``to_pandas`` already
+    gives what psycopg's values become: text as ``str`` columns, dates as ``datetime.date``
+    objects, timestamps as datetime64 columns (``timestamptz`` in UTC), booleans, integers
+    and floats as numpy columns, NULL as NaN or ``None``. :data:`PSYCOPG_VALUES` converts
+    the types where it does not, and arrays become Python lists rather than numpy arrays.
+
+    Still different: integer columns keep their width (int32 for ``integer``), which
+    validation widens anyway; multidimensional arrays arrive flattened; intervals arrive
+    as ``pd.DateOffset``, and types the driver does not know (inet, ranges...) as their
+    binary wire form. No contact field takes those as they are: cast them to text in the query.
     """
     frame = batch.to_pandas()
     for position, field in enumerate(batch.schema):

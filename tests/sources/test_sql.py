@@ -347,6 +347,7 @@ def test_redshift_is_read_with_a_cursor(monkeypatch: pytest.MonkeyPatch, flag: s
     ("password", "port"),
     [
         pytest.param("s3cret-Tail\x00end", POSTGRES_ADDRESS[1], id="quoted-by-libpq"),
+        pytest.param("s3cret/Tail@end\x00", POSTGRES_ADDRESS[1], id="percent-encoded"),
         pytest.param("s3cret/Tail@end", 1, id="server-unreachable"),
     ],
 )
