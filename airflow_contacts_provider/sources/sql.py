@@ -252,6 +252,9 @@ def _read_postgres_arrow(hook: PostgresHook, sql: str) -> Iterator[pd.DataFrame]
 
     The driver runs the query as ``COPY (...) TO STDOUT (FORMAT binary)`` and decodes the
     stream batch by batch, so memory follows :data:`ADBC_BATCH_BYTES`, not the result.
+    Batches are not read ahead in a thread of their own: the server keeps producing into
+    the socket while the caller validates, and a reader thread measured no faster on two
+    cores (1M rows read and validated), where the operator already reads in a thread.
     """
     adbc_postgres = _adbc_postgres()
     assert adbc_postgres is not None, "callers check _reads_through_adbc first"
