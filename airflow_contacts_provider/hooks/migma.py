@@ -156,10 +156,10 @@ class MigmaHook(ContactImportHook):
             submitted, int(result.get("success") or 0), int(result.get("updated") or 0),
             int(result.get("failed") or 0))
         errors = [str(error) for error in result.get("errors") or ()]
+        batch_emails = emails.tolist() if errors and emails is not None else None
         return ImportJob(provider=self.provider, job_id=job_id, status=status, submitted=submitted,
                          created=created, updated=updated, rejected=rejected,
-                         row_errors=row_errors(errors, None if emails is None or not errors else emails.tolist()),
-                         message=note)
+                         row_errors=row_errors(errors, batch_emails), message=note)
 
     # -- connection test -------------------------------------------------------------
 
