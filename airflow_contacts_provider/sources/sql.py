@@ -102,11 +102,19 @@ def _fetch_frames(cursor: Any, rows_per_fetch: int) -> Iterator[pd.DataFrame]:
 # -- PostgreSQL through ADBC -------------------------------------------------------------------------
 
 ADBC_BATCH_BYTES = 1 << 20
-"""About how much of the server's COPY stream the driver turns into one Arrow record batch.
+"""The most of the server's COPY stream the driver turns into one Arrow record batch.
 
 A byte budget bounds memory whatever the row width (1 MiB is about 8,000 rows of the
 11-column benchmark table); ``ContactSource.iter_chunks`` joins batches into chunks.
 Measured at 1M rows: as fast as 8 MiB batches, and a peak about 30 MiB lower.
+"""
+
+ADBC_MIN_ROW_BYTES = 64
+"""Smaller chunks get smaller batches: ``chunk_size`` rows of this many bytes.
+
+So a batch holds about a chunk's rows or fewer (a contact row is rarely narrower),
+and with small chunks rows reach the caller soon after the server sends them: a
+query failing halfway delivers the rows before the failure first, as a cursor does.
 """
 
 REDSHIFT_EXTRAS = ("redshift", "redshift-serverless")
@@ -247,11 +255,11 @@ def _psycopg_like_frame(batch: pa.RecordBatch) -> pd.DataFrame:
     return frame
 
 
-def _read_postgres_arrow(hook: PostgresHook, sql: str) -> Iterator[pd.DataFrame]:
+def _read_postgres_arrow(hook: PostgresHook, sql: str, chunk_size: int) -> Iterator[pd.DataFrame]:
     """Frames of the query's rows, in order, read through ADBC as Arrow record batches.
 
     The driver runs the query as ``COPY (...) TO STDOUT (FORMAT binary)`` and decodes the
-    stream batch by batch, so memory follows :data:`ADBC_BATCH_BYTES`, not the result.
+    stream batch by batch, so memory follows the batch size, not the result.
     Batches are not read ahead in a thread of their own: the server keeps producing into
     the socket while the caller validates, and a reader thread measured no faster on two
     cores (1M rows read and validated), where the operator already reads in a thread.
@@ -264,7 +272,8 @@ def _read_postgres_arrow(hook: PostgresHook, sql: str) -> Iterator[pd.DataFrame]
         closing(adbc_postgres.connect(_libpq_uri(settings))) as connection,
         closing(connection.cursor()) as cursor,
     ):
-        cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(ADBC_BATCH_BYTES)})
+        batch_bytes = min(ADBC_BATCH_BYTES, chunk_size * ADBC_MIN_ROW_BYTES)
+        cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(batch_bytes)})
         cursor.execute(sql)
         for batch in cursor.fetch_record_batch():
             yield _psycopg_like_frame(batch)
@@ -338,7 +347,7 @@ class SqlSource(ContactSource):
             if self.parameters is not None:
                 with closing(hook.get_conn()) as connection:
                     sql = _inline_parameters(connection, sql, self.parameters)
-            yield from _read_postgres_arrow(cast("PostgresHook", hook), sql)
+            yield from _read_postgres_arrow(cast("PostgresHook", hook), sql, chunk_size)
             return
         open_cursor = STREAMING_CURSORS.get(hook.conn_type, lambda connection: connection.cursor())
         connection = hook.get_conn()

@@ -275,11 +275,25 @@ def test_postgres_adbc_streams_the_result_in_batches_of_bounded_size(
         assert (state, last_query.split()[0]) == ("active", "COPY"), (state, last_query)
         assert sum(len(chunk) for chunk in chunks) == row_count - 1_000
 
-    # Over 100 bytes a row (4 + 100 of data, 4 of length per value): a batch is at most about this many rows.
-    rows_per_batch = ADBC_BATCH_BYTES // 100
-    frame_sizes = [len(frame) for frame in source._read_frames(50_000)]
-    assert sum(frame_sizes) == row_count
-    assert max(frame_sizes) <= rows_per_batch, frame_sizes[:3]
+    # Over 100 bytes a row (4 + 100 of data, 4 of length per value): a batch holds at most
+    # ADBC_BATCH_BYTES of them, and no more than a chunk's rows when chunks are small.
+    for chunk_size, most_rows in [(50_000, ADBC_BATCH_BYTES // 100), (100, 100)]:
+        frame_sizes = [len(frame) for frame in source._read_frames(chunk_size)]
+        assert sum(frame_sizes) == row_count
+        assert max(frame_sizes) <= most_rows, (chunk_size, frame_sizes[:3])
+
+
+@pytest.mark.postgres
+def test_postgres_rows_before_a_failing_row_arrive_first(postgres_reader: str, postgres_conn_id: str) -> None:
+    """A query failing at row 450 has streamed its first chunks of 100 by then (the operator's retry relies on it)."""
+    sql = "SELECT i AS id, CASE WHEN i = 450 THEN 1 / (i - 450) ELSE 0 END AS bad FROM generate_series(1, 1000) AS i"
+    received = []
+    with pytest.raises(Exception, match="division by zero"):  # noqa: B017 - the driver's own error class
+        for chunk in SqlSource(postgres_conn_id, sql).iter_chunks(100):
+            received.append(chunk)
+
+    assert 3 <= len(received) <= 4
+    assert pd.concat(received)["id"].tolist() == list(range(1, 100 * len(received) + 1))
 
 
 @pytest.mark.postgres
