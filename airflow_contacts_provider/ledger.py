@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from typing import Any
 
 from pydantic import BaseModel
@@ -46,6 +47,7 @@ class ImportLedger:
         self.store = store
         self.sync_key = hashlib.sha256(json.dumps(sync_key, sort_keys=True, default=str).encode()).hexdigest()
         self.batches: dict[int, SentBatch] = {}
+        self._lock = threading.Lock()  # batches may be accepted by several sender threads at once
         if store is not None:
             saved = store.get(LEDGER_KEY)
             if isinstance(saved, dict) and saved.get("sync_key") == self.sync_key:
@@ -70,14 +72,16 @@ class ImportLedger:
             )
 
     def record(self, batch: SentBatch) -> None:
-        self.batches[batch.sequence] = batch
-        self._save()
+        with self._lock:
+            self.batches[batch.sequence] = batch
+            self._save()
 
     def update_job(self, job: ImportJob) -> None:
-        for batch in self.batches.values():
-            if batch.job.job_id == job.job_id:
-                batch.job = _without_addresses(job)
-        self._save()
+        with self._lock:
+            for batch in self.batches.values():
+                if batch.job.job_id == job.job_id:
+                    batch.job = _without_addresses(job)
+            self._save()
 
     def _save(self) -> None:
         if self.store is None:

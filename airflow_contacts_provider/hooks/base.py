@@ -206,7 +206,8 @@ class ContactImportHook(BaseHook, ABC):
     Connection: ``password`` is the API token, ``host`` an optional base-URL override
     (default: the provider's real API host), provider ids in ``extra``. The extra may also
     set ``max_retries`` and ``backoff_base``: they apply where the hook is built from the
-    connection alone (the operator, sensor and trigger), unless the constructor is given them.
+    connection alone (the operator, sensor and trigger), unless the constructor is given them,
+    and ``concurrent_requests``, the batches the operator sends at once.
 
     :param conn_id: the Airflow connection to use.
     :param timeout: connect and read timeouts in seconds.
@@ -228,6 +229,9 @@ class ContactImportHook(BaseHook, ABC):
     max_batch_bytes: ClassVar[int | None] = None
     rate_limit: ClassVar[tuple[int, float] | None] = None
     """Client-side limit as (requests, seconds) per account; ``None`` for none."""
+    default_concurrent_requests: ClassVar[int] = 1
+    """Batches the operator sends at once. A synchronous provider with small batches spends most
+    of a request working on it server-side; sending a few at once keeps it busy."""
 
     def __init__(
         self,
@@ -297,6 +301,14 @@ class ContactImportHook(BaseHook, ABC):
         if self._backoff_base is not None:
             return self._backoff_base
         return float(self.extras.get("backoff_base", DEFAULT_BACKOFF_BASE))
+
+    @property
+    def concurrent_requests(self) -> int:
+        """Batches sent at once: the connection extra's ``concurrent_requests``, else the provider's default."""
+        value = int(self.extras.get("concurrent_requests", self.default_concurrent_requests))
+        if value < 1:
+            raise ConfigurationError(f"Connection '{self.conn_id}': concurrent_requests must be at least 1.")
+        return value
 
     def url(self, path: str) -> str:
         return path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"

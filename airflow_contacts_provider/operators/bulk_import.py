@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -201,23 +203,45 @@ class BulkContactImportOperator(BaseOperator):
         progress = Progress(self.log, total_rows=source.count_rows())
         submitted: list[ImportJob] = []
         row_numbers: dict[str, Any] = {}
+
+        def record(job: ImportJob, sequence: int, digest: BatchDigest) -> None:
+            reconciliation.batches = sequence
+            batch_rows = digest.row_numbers
+            if not job.is_terminal:  # kept to place the rejects a finished job will report
+                row_numbers[job.job_id] = _compact(batch_rows)
+            self._write_provider_rejects(job, batch_rows, rejects)
+            submitted.append(job)
+            progress.batch_sent(sequence, reconciliation.rows_read, digest.size)
+
         # Chunks are read and validated in a reader thread, up to two ahead, while batches are
-        # encoded and sent here. Leaving the block stops the reader and closes the source: a
-        # suspended source stream would keep its cursor, transaction and locks open.
+        # encoded and sent: from this thread one at a time (a batch streamed to its hook), or, for
+        # a provider that takes several at once (``concurrent_requests``), from that many sender
+        # threads, results taken in order. Leaving the block stops the reader and closes the
+        # source (a suspended stream would keep its cursor, transaction and locks open) and waits
+        # for the batches in flight.
+        concurrency = hook.concurrent_requests
+        in_flight: deque[tuple[Future[ImportJob], int, BatchDigest]] = deque()
         validated = self._validated(source, validator, reconciliation, rejects)
-        with ReadAhead(validated, name="contacts-reader") as contacts:
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="contacts-sender") as senders, \
+                ReadAhead(validated, name="contacts-reader") as contacts:
             cutter = BatchCutter(contacts, batch_size)
+            sequence = 0
             while cutter.has_more():
-                sequence = reconciliation.batches + 1
+                sequence += 1
                 digest = BatchDigest()
-                job = self._send_once(hook, ledger, sequence, digest, digest.track(cutter.next_batch()))
-                reconciliation.batches = sequence
-                batch_rows = digest.row_numbers
-                if not job.is_terminal:  # kept to place the rejects a finished job will report
-                    row_numbers[job.job_id] = _compact(batch_rows)
-                self._write_provider_rejects(job, batch_rows, rejects)
-                submitted.append(job)
-                progress.batch_sent(sequence, reconciliation.rows_read, digest.size)
+                batch = digest.track(cutter.next_batch())
+                if concurrency == 1:
+                    record(self._send_once(hook, ledger, sequence, digest, batch), sequence, digest)
+                    continue
+                frames = list(batch)
+                future = senders.submit(self._send_once, hook, ledger, sequence, digest, iter(frames))
+                in_flight.append((future, sequence, digest))
+                if len(in_flight) == concurrency:
+                    done, done_sequence, done_digest = in_flight.popleft()
+                    record(done.result(), done_sequence, done_digest)
+            while in_flight:
+                done, done_sequence, done_digest = in_flight.popleft()
+                record(done.result(), done_sequence, done_digest)
 
         pending = [job for job in submitted if not job.is_terminal]
         reconciliation.job_ids = [job.job_id for job in pending]
