@@ -140,7 +140,7 @@ POSTGRES_TYPES = ["integer", "text", "text", "date", "double precision", "boolea
 def postgres_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """How SqlSource reads PostgreSQL: through ADBC, or with the hook's cursor as when ADBC is not installed."""
     if request.param == "cursor":
-        monkeypatch.setitem(sys.modules, "adbc_driver_postgresql.dbapi", None)  # makes its import fail
+        monkeypatch.setitem(sys.modules, "adbc_driver_postgresql", None)  # makes its import fail
     return request.param
 
 
@@ -235,7 +235,7 @@ def test_postgres_cursor_fetches_a_bounded_number_of_rows_per_round_trip(
     rows_per_fetch: int,
 ) -> None:
     """Without ADBC: a client-side cursor would have run the SELECT and received every row; the server says not."""
-    monkeypatch.setitem(sys.modules, "adbc_driver_postgresql.dbapi", None)
+    monkeypatch.setitem(sys.modules, "adbc_driver_postgresql", None)
     traced_conn_id, application_name = traced_postgres
     sql_hook(postgres_conn_id).run(
         f"CREATE TABLE {postgres_table} AS SELECT i AS id, 'user' || i || '@example.com' AS email "

@@ -95,7 +95,7 @@ def read(conn_id: str, sql: str, monkeypatch: pytest.MonkeyPatch, reader: str) -
     """The whole query in chunks of 7, through ADBC or through the cursor (ADBC made unimportable)."""
     with monkeypatch.context() as patch:
         if reader == "cursor":
-            patch.setitem(sys.modules, "adbc_driver_postgresql.dbapi", None)
+            patch.setitem(sys.modules, "adbc_driver_postgresql", None)
         return read_all(SqlSource(conn_id, sql), 7)
 
 
