@@ -214,10 +214,11 @@ def _escaped(values: pa.StringArray) -> pa.StringArray:
 
 def _floats(values: pa.DoubleArray, name: Any) -> Pieces:
     """Floats as JSON numbers that read back as floats: Arrow writes 3.0 as ``3``, so ``.0`` follows it."""
-    if pc.any(pc.is_inf(values)).as_py():
+    numbers = values.to_numpy(zero_copy_only=False)  # NaN where missing
+    if np.isinf(numbers).any():
         raise ValueError(f"Out of range float values are not JSON compliant (column {name!r}).")
     text = values.cast(pa.string())
-    whole = np.mod(values.to_numpy(zero_copy_only=False), 1) == 0  # NaN (missing) is not
+    whole = np.mod(numbers, 1) == 0  # False where missing (NaN)
     if not whole.any():
         return [text]
     whole &= ~pc.fill_null(pc.match_substring(text, "e"), True).to_numpy(zero_copy_only=False)
