@@ -74,6 +74,9 @@ class MigmaHook(ContactImportHook):
     default_host = "https://api.migma.ai"
     max_batch_size = 5_000
     """Up to here Migma answers synchronously with counts and per-row errors."""
+    default_concurrent_requests = 2
+    """Requests at once: a synchronous import of up to 5,000 is mostly server time; two stay gentle
+    on plans with low rate limits (``requests_per_minute`` caps them in any case)."""
 
     # -- connection ------------------------------------------------------------------
 

@@ -75,6 +75,8 @@ class NotifuseHook(ContactImportHook):
     default_host = "https://demo.notifuse.com"
     max_batch_size = 2_000
     """Notifuse sets no limit; see docs/contracts/notifuse.md for why 2,000."""
+    default_concurrent_requests = 4
+    """Requests at once: each is synchronous and mostly server time (docs/contracts/notifuse.md)."""
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)
