@@ -8,7 +8,6 @@ listed in a CSV file at the job's pre-signed ``errors_url``. See docs/contracts/
 
 from __future__ import annotations
 
-import gzip
 import io
 import itertools
 import re
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import requests
+from isal import igzip
 from tenacity import RetryCallState
 
 from airflow_contacts_provider.exceptions import (
@@ -56,8 +56,8 @@ SLICE_ROWS = 50_000
 """Rows turned into CSV at a time: bounds the memory the CSV text takes, whatever the batch size."""
 
 GZIP_LEVEL = 1
-"""Level 1 compresses a contacts CSV about 10x at several times the speed of level 6, whose file
-is only ~15% smaller: the upload goes to S3, where bandwidth is cheaper than our CPU time."""
+"""ISA-L's level 1 (igzip, standard gzip output) compresses a contacts CSV about 9x, over three
+times as fast as zlib's level 1: the upload goes to S3, where bandwidth is cheaper than our CPU time."""
 
 SPOOL_BYTES = 64 * 1024**2
 """Compressed files up to this size stay in memory; larger ones go to a temporary file."""
@@ -215,7 +215,7 @@ class SendGridMarketingHook(ContactImportHook):
         """
         count = 0
         keys = []
-        with gzip.GzipFile(fileobj=file, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as compressed:
+        with igzip.GzipFile(fileobj=file, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as compressed:
             compressed.write((",".join(columns) + "\n").encode())
             for frame in frames:
                 count += len(frame)
