@@ -18,7 +18,6 @@ from typing import Any, ClassVar, TypeAlias
 
 import httpx
 import msgspec
-import numpy as np
 import pandas as pd
 import requests
 from airflow.sdk import BaseHook
@@ -82,24 +81,14 @@ def as_frame(contacts: Contacts) -> pd.DataFrame:
 def json_body(payload: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     """A request body as compact UTF-8 JSON.
 
-    msgspec (an Airflow dependency) encodes a batch of 50,000 contacts about three times as
-    fast as ``json.dumps``. Dates and date-times are written in ISO 8601, decimals as numbers.
-    Unlike ``json.dumps(allow_nan=False)`` it writes infinity as ``null``, so the payload
-    builders refuse it first (:func:`check_finite`); NaN is a missing value they leave out.
+    msgspec (an Airflow dependency) writes dates and date-times in ISO 8601, decimals as
+    numbers. Contacts arrive already encoded (:mod:`airflow_contacts_provider.json_rows`, as
+    ``msgspec.Raw``), which refuses infinity and leaves NaN (a missing value) out.
 
     :param payload: the body: dicts, lists and JSON scalars.
     :param default: turns a value msgspec cannot encode into one it can, or raises ``TypeError``.
     """
     return msgspec.json.Encoder(enc_hook=default, decimal_format="number").encode(payload)
-
-
-def check_finite(column: pd.Series) -> None:
-    """Refuse a float column holding infinity, as ``json.dumps(allow_nan=False)`` would.
-
-    :raises ValueError: the column holds an infinite value.
-    """
-    if column.dtype.kind == "f" and np.isinf(column.to_numpy()).any():
-        raise ValueError(f"Out of range float values are not JSON compliant (column {column.name!r}).")
 
 
 class RateLimiter:
