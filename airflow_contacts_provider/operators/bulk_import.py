@@ -349,15 +349,22 @@ class BulkContactImportOperator(BaseOperator):
         return job
 
     def _wait(self, hook: ContactImportHook, jobs: list[ImportJob]) -> list[ImportJob]:
-        """Poll until every job is terminal (returned in the same order), or fail at the timeout."""
+        """Poll until every job is terminal (returned in the same order), or fail at the timeout.
+
+        Jobs are checked in submission order and a round stops at the first one still
+        importing: later ones were queued after it. Polls count against the provider's rate
+        limit (Mailtrap's 200 requests a minute), so a hundred pending jobs are not all asked
+        about every round.
+        """
         deadline = time.monotonic() + self.timeout
         finished: dict[str, ImportJob] = {}
         while True:
             for job in jobs:
                 if job.job_id not in finished:
                     current = hook.get_import(job.job_id)
-                    if current.is_terminal:
-                        finished[job.job_id] = current
+                    if not current.is_terminal:
+                        break
+                    finished[job.job_id] = current
             if len(finished) == len(jobs):
                 return [finished[job.job_id] for job in jobs]
             if time.monotonic() > deadline:
