@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeAlias
 import httpx
 import msgspec
 import pandas as pd
+import pyarrow as pa
 import requests
 from airflow.sdk import BaseHook
 from tenacity import (
@@ -37,6 +38,7 @@ from airflow_contacts_provider.exceptions import (
 )
 from airflow_contacts_provider.fields import FieldSpec
 from airflow_contacts_provider.import_job import ImportJob
+from airflow_contacts_provider.json_rows import comma_joined
 
 Contacts: TypeAlias = "pd.DataFrame | Iterable[pd.DataFrame] | Sequence[Mapping[str, Any]]"
 """Flat contact records keyed by destination field name (see ``FieldSpec.name``): a frame,
@@ -89,6 +91,33 @@ def json_body(payload: Any, default: Callable[[Any], Any] | None = None) -> byte
     :param default: turns a value msgspec cannot encode into one it can, or raises ``TypeError``.
     """
     return msgspec.json.Encoder(enc_hook=default, decimal_format="number").encode(payload)
+
+
+class JsonBody:
+    """A JSON object request body holding an array of encoded contacts, sent in three parts.
+
+    The array (17 MB for 50,000 Mailtrap contacts) is joined once, in Arrow memory, and
+    sent from there: requests sends an iterable that has a length as it is, with that
+    ``Content-Length``, and again on a retry. Joining it with the rest of the body into
+    one ``bytes`` would hold a second copy of it for the whole request.
+
+    :param members: the body's other members (encoded with :func:`json_body`).
+    :param key: the member holding the array.
+    :param objects: the array's items, JSON texts (:func:`~airflow_contacts_provider.json_rows.json_objects`).
+    """
+
+    def __init__(self, members: Mapping[str, Any], key: str, objects: pa.StringArray) -> None:
+        opening = json_body(dict(members))[:-1] + (b"," if members else b"") + json_body(key) + b":["
+        self._parts = (opening, memoryview(comma_joined(objects)), b"]}")
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        return iter(self._parts)
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self._parts)
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self._parts)
 
 
 class RateLimiter:

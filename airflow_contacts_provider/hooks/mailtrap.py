@@ -17,7 +17,6 @@ from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -29,9 +28,9 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, json_body
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, as_frame
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
-from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_array, json_objects
+from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_objects
 
 STATUSES = {
     "created": ImportStatus.PENDING,
@@ -152,8 +151,7 @@ class MailtrapHook(ContactImportHook):
                          rejected=len(row_errors), row_errors=row_errors, message=message)
 
     def _post_import(self, payload: ContactsPayload) -> requests.Response:
-        body = json_body({"contacts": msgspec.Raw(json_array(payload.objects))})
-        return self.request("POST", self.api_path("imports"), data=body,
+        return self.request("POST", self.api_path("imports"), data=JsonBody({}, "contacts", payload.objects),
                             headers={"Content-Type": "application/json"}, accept=(422,))
 
     def _refused_rows(self, response: requests.Response, payload: ContactsPayload) -> list[RowError]:

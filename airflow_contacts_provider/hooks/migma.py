@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import msgspec
 import pandas as pd
 import pyarrow as pa
 
@@ -22,9 +21,9 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, json_body
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, as_frame
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
-from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_array, json_objects
+from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_objects
 
 BULK_PATH = "/v1/contacts/bulk"
 CUSTOM_FIELDS = "customFields"
@@ -111,7 +110,7 @@ class MigmaHook(ContactImportHook):
             return ImportJob(provider=self.provider, job_id=f"migma-{uuid.uuid4().hex}",
                              status=ImportStatus.SUCCEEDED, submitted=0, created=0, updated=0, rejected=0)
         subscribers = build_subscribers(frame, [str(tag) for tag in list_ids or ()])
-        body = json_body({"subscribers": msgspec.Raw(json_array(subscribers)), "projectId": self.project_id})
+        body = JsonBody({"projectId": self.project_id}, "subscribers", subscribers)
         response = self.request("POST", BULK_PATH, data=body, headers={"Content-Type": "application/json"})
         data = _data(response.json())
         if "jobId" in data:
