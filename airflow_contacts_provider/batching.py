@@ -8,12 +8,61 @@ as the frames pass.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
 _MASK = (1 << 64) - 1
+
+
+class RowRanges:
+    """Source row numbers, kept as runs of consecutive rows: ``ranges[i]`` is the i-th row number.
+
+    A sync keeps the row numbers of every batch whose async job is still importing, to place
+    the rejects the job reports later. A batch's rows are one run, or a few where rejected
+    rows and duplicates cut it, so five million contacts take kilobytes instead of 20 MB.
+    """
+
+    def __init__(self) -> None:
+        self._positions: list[int] = []  # batch position where each run starts
+        self._starts: list[int] = []  # its first row number
+        self._length = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        """Add the next row numbers of the batch."""
+        if len(rows) == 0:
+            return
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts = rows[np.concatenate(([0], breaks))].tolist()
+        positions = (np.concatenate(([0], breaks)) + self._length).tolist()
+        if self._starts and starts[0] == self._starts[-1] + (self._length - self._positions[-1]):
+            starts, positions = starts[1:], positions[1:]  # continues the last run
+        self._starts += starts
+        self._positions += positions
+        self._length += len(rows)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, position: int) -> int:
+        if not 0 <= position < self._length:
+            raise IndexError(f"batch position {position} is outside 0..{self._length - 1}")
+        run = bisect_right(self._positions, position) - 1
+        return self._starts[run] + position - self._positions[run]
+
+    @property
+    def runs(self) -> int:
+        return len(self._starts)
+
+    def to_numpy(self) -> np.ndarray:
+        """Every row number (for inspection and tests)."""
+        if not self._starts:
+            return np.empty(0, np.int64)
+        ends = [*self._positions[1:], self._length]
+        return np.concatenate([np.arange(start, start + end - position, dtype=np.int64)
+                               for start, position, end in zip(self._starts, self._positions, ends, strict=True)])
 
 
 class BatchDigest:
@@ -26,31 +75,23 @@ class BatchDigest:
     def __init__(self) -> None:
         self.size = 0
         self.fingerprint = 0
-        self._row_numbers: list[np.ndarray] = []
+        self.row_numbers = RowRanges()
+        """Source row number of each contact, by position in the batch."""
+        self.first_row: int | None = None
+        self.last_row: int | None = None
 
     def track(self, frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
+            if len(frame):
+                rows = frame.index.to_numpy(dtype=np.int64)
+                self.row_numbers.append(rows)
+                self.first_row = int(rows[0]) if self.first_row is None else self.first_row
+                self.last_row = int(rows[-1])
             self.size += len(frame)
-            self._row_numbers.append(frame.index.to_numpy(dtype=np.int64))
             # Addresses in a batch are distinct: factorizing them first (the default) only costs.
             hashes = pd.util.hash_array(frame["email"].to_numpy(dtype=object), categorize=False)
             self.fingerprint = (self.fingerprint + int(hashes.sum(dtype=np.uint64))) & _MASK
             yield frame
-
-    @property
-    def row_numbers(self) -> np.ndarray:
-        """Source row number of each contact, by position in the batch."""
-        if not self._row_numbers:
-            return np.empty(0, dtype=np.int64)
-        return np.concatenate(self._row_numbers)
-
-    @property
-    def first_row(self) -> int | None:
-        return int(self._row_numbers[0][0]) if self.size else None
-
-    @property
-    def last_row(self) -> int | None:
-        return int(self._row_numbers[-1][-1]) if self.size else None
 
 
 class BatchCutter:

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from airflow_contacts_provider.batching import BatchCutter, BatchDigest
+from airflow_contacts_provider.batching import BatchCutter, BatchDigest, RowRanges
 
 
 def frames(*sizes: int) -> Iterator[pd.DataFrame]:
@@ -66,7 +67,8 @@ def test_digest_counts_rows_and_remembers_their_source_row_numbers() -> None:
 
     assert [len(frame) for frame in passed] == [3, 2]
     assert digest.size == 5
-    assert digest.row_numbers.tolist() == [0, 1, 2, 3, 4]
+    assert digest.row_numbers.to_numpy().tolist() == [0, 1, 2, 3, 4]
+    assert digest.row_numbers.runs == 1
     assert (digest.first_row, digest.last_row) == (0, 4)
 
 
@@ -74,7 +76,8 @@ def test_digest_of_nothing() -> None:
     digest = BatchDigest()
     assert list(digest.track(iter([]))) == []
     assert (digest.size, digest.fingerprint, digest.first_row, digest.last_row) == (0, 0, None, None)
-    assert digest.row_numbers.dtype == np.int64 and len(digest.row_numbers) == 0
+    assert len(digest.row_numbers) == 0
+    assert digest.row_numbers.to_numpy().dtype == np.int64 and digest.row_numbers.to_numpy().size == 0
 
 
 def fingerprint(*parts: list[str]) -> int:
@@ -97,3 +100,24 @@ def test_fingerprint_changes_when_the_contacts_change() -> None:
     assert fingerprint(emails) != fingerprint(emails[:-1])
     assert fingerprint(emails) != fingerprint([*emails[:-1], "someone.else@example.com"])
     assert fingerprint(emails) != fingerprint([*emails, emails[0]])
+
+
+def test_row_ranges_give_each_position_its_row_across_gaps_and_appends() -> None:
+    rows = np.array([5, 6, 7, 10, 11, 20, 3, 4, 9])  # gaps (rejected rows) and an out-of-order run
+    ranges = RowRanges()
+    ranges.append(rows[:4])
+    ranges.append(rows[4:])
+
+    assert len(ranges) == len(rows)
+    assert [ranges[i] for i in range(len(rows))] == rows.tolist()
+    assert ranges.to_numpy().tolist() == rows.tolist()
+    assert ranges.runs == 5  # 5-7, 10-11 (continued by the second append), 20, 3-4, 9
+    with pytest.raises(IndexError):
+        ranges[len(rows)]
+
+
+def test_row_ranges_of_contiguous_batches_stay_one_run() -> None:
+    ranges = RowRanges()
+    for start in range(0, 1_000_000, 50_000):
+        ranges.append(np.arange(start, start + 50_000))
+    assert (len(ranges), ranges.runs, ranges[999_999], ranges[123_456]) == (1_000_000, 1, 999_999, 123_456)

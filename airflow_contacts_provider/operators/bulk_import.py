@@ -9,12 +9,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 from airflow.sdk import BaseOperator, BaseOperatorLink, Context, conf
 
-from airflow_contacts_provider.batching import BatchCutter, BatchDigest
+from airflow_contacts_provider.batching import BatchCutter, BatchDigest, RowRanges
 from airflow_contacts_provider.exceptions import ConfigurationError, ContactsProviderError, ImportJobFailedError
 from airflow_contacts_provider.hooks.base import ContactImportHook, get_contact_hook
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus
@@ -39,13 +38,6 @@ def _saved_resume(context: Context) -> tuple[dict[str, Any], dict[str, list[int]
     if not isinstance(saved, dict):
         raise ImportJobFailedError("Resumed without the sync's counts, and the task state store has none.")
     return saved["reconciliation"], saved["submissions"]
-
-
-def _compact(rows: np.ndarray) -> np.ndarray:
-    """Row numbers in 4 bytes each when they fit: a sync keeps them for every batch still importing."""
-    if len(rows) and rows.min() >= 0 and rows.max() < 2**32:
-        return rows.astype(np.uint32)
-    return rows
 
 
 class ProviderContactsLink(BaseOperatorLink):
@@ -208,14 +200,13 @@ class BulkContactImportOperator(BaseOperator):
         validator = ContactValidator(field_specs, FieldMapping(self.mapping, self.email_column), hook.provider)
         progress = Progress(self.log, total_rows=source.count_rows())
         submitted: list[ImportJob] = []
-        row_numbers: dict[str, Any] = {}
+        row_numbers: dict[str, RowRanges] = {}
 
         def record(job: ImportJob, sequence: int, digest: BatchDigest) -> None:
             reconciliation.batches = sequence
-            batch_rows = digest.row_numbers
             if not job.is_terminal:  # kept to place the rejects a finished job will report
-                row_numbers[job.job_id] = _compact(batch_rows)
-            self._write_provider_rejects(job, batch_rows, rejects)
+                row_numbers[job.job_id] = digest.row_numbers
+            self._write_provider_rejects(job, digest.row_numbers, rejects)
             submitted.append(job)
             progress.batch_sent(sequence, reconciliation.rows_read, digest.size)
 
@@ -381,7 +372,8 @@ class BulkContactImportOperator(BaseOperator):
                           self.poll_interval)
             time.sleep(self.poll_interval)
 
-    def _write_provider_rejects(self, job: ImportJob, row_numbers: Any, rejects: RejectsWriter | None) -> None:
+    def _write_provider_rejects(self, job: ImportJob, row_numbers: RowRanges | None,
+                                rejects: RejectsWriter | None) -> None:
         if rejects is None or not job.row_errors:
             return
         rows = [
