@@ -16,6 +16,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import requests
 
 from airflow_contacts_provider.exceptions import (
@@ -131,7 +132,7 @@ class NotifuseHook(ContactImportHook):
         workspace = self.workspace_id
         job_id = f"notifuse-{uuid.uuid4().hex}"
         batch = prepare_batch(frame)
-        operations: list[Any] = []
+        operations: list[Operation] = []
         if len(batch.contacts):
             payload: dict[str, Any] = {"workspace_id": workspace, "contacts": msgspec.Raw(json_array(batch.contacts))}
             if list_ids:
@@ -139,7 +140,7 @@ class NotifuseHook(ContactImportHook):
             body = json_body(payload)
             response = self.request("POST", IMPORT_PATH, data=body,
                                     headers={"Content-Type": "application/json"})
-            operations = _operations(response.json())
+            operations = _operations(response)
         job = batch.tally(self.provider, job_id, operations)
         self._jobs[job_id] = job
         return job
@@ -181,65 +182,87 @@ class NotifuseHook(ContactImportHook):
         return True, f"Connected to Notifuse workspace '{workspace}' ({body.get('total_contacts')} contacts)."
 
 
+class Operation(msgspec.Struct, gc=False):
+    """One entry of Notifuse's ``operations``; a missing key reads as null, extra keys are ignored."""
+
+    email: str | None = None
+    action: str | None = None
+    error: str | None = None
+
+
+class _Answer(msgspec.Struct, gc=False):
+    operations: list[Operation]
+
+
+_ANSWER = msgspec.json.Decoder(_Answer)
+
+
 @dataclass
 class PreparedBatch:
     """A batch ready to send, and how to map Notifuse's answer back to batch positions.
 
     :param contacts: the ``contacts`` array's objects as JSON, in request order.
-    :param positions: the batch position of each sent contact.
+    :param positions: the batch position of each sent contact, by request index.
     :param emails: the batch's email column as given.
-    :param keys: normalised email -> batch position, for the sent contacts.
+    :param keys: the normalised email of each sent contact, by request index (null where it has none).
     :param duplicates: rejections of earlier rows whose email comes again later in the batch.
     """
 
     contacts: pa.StringArray
-    positions: list[int]
-    emails: list[Any]
-    keys: dict[str, int]
+    positions: np.ndarray
+    emails: pd.Series
+    keys: pa.StringArray
     duplicates: list[RowError]
 
-    def locate(self, operation: Mapping[str, Any]) -> int | None:
-        """The batch position an operation reports on.
+    def locate(self, operations: Sequence[Operation]) -> np.ndarray:
+        """The batch position each operation reports on, -1 where none.
 
-        Errors name their request index ("... at index N: ..."), the only handle on a contact
-        that failed to parse (its email comes back empty); creates and updates are found by
-        their normalised email, which is unique among the sent contacts.
+        Creates and updates are found by their normalised email, which is unique among the
+        sent contacts, all at once. Errors name their request index ("... at index N: ..."),
+        the only handle on a contact that failed to parse (its email comes back empty).
         """
-        if operation.get("action") == "error":
-            match = _AT_INDEX.search(str(operation.get("error") or ""))
+        emails = pa.array([operation.email for operation in operations], pa.string())
+        found = pc.index_in(_email_keys(emails), value_set=self.keys, skip_nulls=True)
+        indices = pc.fill_null(found, -1).to_numpy(zero_copy_only=False, writable=True)
+        for i in [i for i, operation in enumerate(operations) if operation.action == "error"]:
+            match = _AT_INDEX.search(operations[i].error or "")
             if match and int(match.group(1)) < len(self.positions):
-                return self.positions[int(match.group(1))]
-        email = operation.get("email")
-        return self.keys.get(email.strip().lower()) if isinstance(email, str) and email else None
+                indices[i] = int(match.group(1))
+        return np.where(indices >= 0, self.positions[indices], -1)
 
-    def tally(self, provider: str, job_id: str, operations: list[Any]) -> ImportJob:
-        """Turn the operations into counts and row errors, accounting for every row of the batch."""
-        outcomes: dict[int, str] = {}
+    def tally(self, provider: str, job_id: str, operations: Sequence[Operation]) -> ImportJob:
+        """Turn the operations into counts and row errors, accounting for every row of the batch.
+
+        The first operation on a position decides its outcome. Only rejections take per-row Python.
+        """
+        positions, first = np.unique(self.locate(operations), return_index=True)
+        answered = positions >= 0
+        deciding = [operations[i] for i in first[answered].tolist()]
+        actions = [operation.action for operation in deciding]
+        created, updated = actions.count("create"), actions.count("update")
         errors = list(self.duplicates)
-        for operation in operations:
-            position = self.locate(operation) if isinstance(operation, Mapping) else None
-            if position is None or position in outcomes:
-                continue
-            action = str(operation.get("action"))
-            outcomes[position] = action
-            if action not in ("create", "update"):
-                reason = str(operation.get("error") or f"Notifuse answered {action!r}")
-                if not operation.get("email"):
-                    reason += _PARSE_HINT
-                errors.append(RowError(email=operation.get("email") or _text(self.emails[position]),
-                                       index=position, reason=reason))
-        unanswered = [position for position in self.positions if position not in outcomes]
-        errors.extend(RowError(email=_text(self.emails[position]), index=position,
-                               reason="Notifuse returned no result for this contact; it may or may not be stored")
-                      for position in unanswered)
+        if created + updated < len(actions):
+            errors += [self._rejection(operation, position)
+                       for operation, position in zip(deciding, positions[answered].tolist(), strict=True)
+                       if operation.action not in ("create", "update")]
+        has_outcome = np.zeros(len(self.emails), dtype=bool)
+        has_outcome[positions[answered]] = True
+        unanswered = self.positions[~has_outcome[self.positions]].tolist()
+        errors += [RowError(email=_text(self.emails.iat[position]), index=position,
+                            reason="Notifuse returned no result for this contact; it may or may not be stored")
+                   for position in unanswered]
         errors.sort(key=lambda error: error.index if error.index is not None else -1)
-        actions = list(outcomes.values())
         return ImportJob(
             provider=provider, job_id=job_id, status=ImportStatus.SUCCEEDED, submitted=len(self.emails),
-            created=actions.count("create"), updated=actions.count("update"), rejected=len(errors),
-            row_errors=errors,
+            created=created, updated=updated, rejected=len(errors), row_errors=errors,
             message=f"Notifuse returned no result for {len(unanswered)} contacts." if unanswered else None,
         )
+
+    def _rejection(self, operation: Operation, position: int) -> RowError:
+        reason = operation.error or f"Notifuse answered {str(operation.action)!r}"
+        if not operation.email:
+            reason += _PARSE_HINT
+        return RowError(email=operation.email or _text(self.emails.iat[position]), index=position, reason=reason)
 
 
 def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
@@ -249,15 +272,14 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
         raise MappingError(f"Notifuse contacts have no field {', '.join(unknown)}.")
     if len(frame) and "email" not in frame.columns:
         raise MappingError("Notifuse needs an 'email' column.")
-    emails = frame["email"].tolist() if "email" in frame.columns else []
-    keys = frame["email"].astype("string").str.strip().str.lower() if emails else pd.Series([], dtype="string")
-    keyed = keys.fillna("").ne("").to_numpy(dtype=bool)
-    repeated = keys.duplicated(keep="last").to_numpy(dtype=bool) & keyed
-    positions = np.flatnonzero(~repeated).tolist()
-    key_list = keys.tolist()
-    last = {key_list[p]: p for p in np.flatnonzero(keyed & ~repeated).tolist()}
-    duplicates = [RowError(email=_text(emails[p]), index=p,
-                           reason=f"duplicate email in batch: row {last[key_list[p]]} has the same email "
+    emails = frame["email"] if "email" in frame.columns else pd.Series([], dtype=object)
+    texts = pa.array(emails.astype("string"))  # as pandas reads them: a number becomes its text
+    keys = _email_keys(texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts)
+    last = _last_rows(keys)
+    repeated = (last >= 0) & (last != np.arange(len(keys)))
+    positions = np.flatnonzero(~repeated)
+    duplicates = [RowError(email=_text(emails.iat[p]), index=p,
+                           reason=f"duplicate email in batch: row {last[p]} has the same email "
                                   "and was sent instead")
                   for p in np.flatnonzero(repeated).tolist()]
     sent = frame.iloc[positions] if duplicates else frame.copy(deep=False)
@@ -265,8 +287,24 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
         if pd.api.types.infer_dtype(sent[column], skipna=True) != "string":
             sent[column] = sent[column].map(_rfc3339)
     contacts = json_objects(sent, {str(column): column for column in sent.columns})
-    return PreparedBatch(contacts=contacts, positions=positions, emails=emails, keys=last,
+    return PreparedBatch(contacts=contacts, positions=positions, emails=emails, keys=keys.take(positions),
                          duplicates=duplicates)
+
+
+def _email_keys(emails: pa.Array) -> pa.StringArray:
+    """Emails as Notifuse tells them apart: trimmed and lower-cased; null where missing or blank."""
+    keys = pc.utf8_lower(pc.utf8_trim_whitespace(emails.cast(pa.string())))
+    return pc.if_else(pc.equal(keys, ""), pa.scalar(None, pa.string()), keys)
+
+
+def _last_rows(keys: pa.StringArray) -> np.ndarray:
+    """For each row, the last row with the same key (itself if none later); -1 where the key is null."""
+    encoded = pc.dictionary_encode(keys)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy()
+    keyed = np.flatnonzero(codes >= 0)
+    last_of_code = np.full(len(encoded.dictionary), -1)
+    np.maximum.at(last_of_code, codes[keyed], keyed)
+    return np.where(codes >= 0, last_of_code[codes], -1)
 
 
 def _rfc3339(value: Any) -> Any:
@@ -276,12 +314,27 @@ def _rfc3339(value: Any) -> Any:
     return value
 
 
-def _operations(body: Any) -> list[Any]:
+def _operations(response: requests.Response) -> list[Operation]:
+    """The answer's operations, decoded by msgspec; an odd answer the slow way, which raises as before.
+
+    In an odd answer, an entry that is not an object is skipped and a value that is not a
+    string is read as its text (a missing email as none).
+    """
+    try:
+        return _ANSWER.decode(response.content).operations
+    except msgspec.DecodeError:  # not JSON, no operations array, a number where a string belongs...
+        body = response.json()
     operations = body.get("operations") if isinstance(body, Mapping) else None
     if not isinstance(operations, list):
         raise ProviderRequestError(f"Notifuse answered without an operations array: {str(body)[:300]}")
-    return operations
+    return [Operation(email=_text(operation.get("email")), action=_as_text(operation.get("action")),
+                      error=_as_text(operation.get("error")))
+            for operation in operations if isinstance(operation, Mapping)]
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _as_text(value: Any) -> str | None:
+    return None if value is None else str(value)

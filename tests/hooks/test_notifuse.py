@@ -381,7 +381,7 @@ def test_prepared_contacts_match_the_records_built_by_hand() -> None:
         "custom_json_1": pd.Series([{"a": [1, None]}, None, [1, "x"], None], dtype=object),
     })
     batch = prepare_batch(frame)
-    assert batch.positions == [0, 2, 3]
+    assert batch.positions.tolist() == [0, 2, 3]
     assert [(error.index, error.email) for error in batch.duplicates] == [(1, "B@x.io ")]
     assert msgspec.json.decode(json_array(batch.contacts)) == [
         {"email": "a@x.io", "first_name": "Ann\n", "custom_number_1": 1.0,
