@@ -24,11 +24,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -177,33 +179,45 @@ class ValidatedChunk:
 class SeenEmails:
     """The addresses a sync has already sent, compactly: sorted 64-bit hashes and their first rows.
 
-    Two numpy arrays (8 bytes a hash, 4 or 8 a row number) instead of a set of strings: five
-    million addresses take 60 MB. Two different addresses share a hash with odds of about
-    n²/2⁶⁵ (under one in a million for 5 million addresses).
+    Two numpy arrays (8 bytes a hash, 4 or 8 a row number) instead of a set of strings. Two
+    different addresses share a hash with odds of about n²/2⁶⁵ (under one in a million for
+    5 million addresses).
 
     The pairs are kept in sorted runs of at most :attr:`RUN_SIZE`: new addresses are merged
-    into the last run until it is full, then start a new one. Growing copies one run at most,
-    not the whole set (which doubled the set's memory at every chunk), and a lookup searches
-    a handful of runs.
+    into the last run until it is full, then start a new one. A full run is written to a
+    temporary file (12 MB) and mapped back only while a chunk is looked up in it, so memory
+    holds one run or two whatever the number of addresses: five million would otherwise be
+    60 MB more at the end of a sync than at its start. The files go when this set does.
     """
 
     RUN_SIZE = 1 << 20
 
     def __init__(self) -> None:
-        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
-        self._row_dtype: type[np.integer[Any]] = np.uint32
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # the run being filled
+        self._full: list[tuple[Path, Path]] = []  # full runs' hashes and rows, on disk
+        self._directory: tempfile.TemporaryDirectory[str] | None = None
+        self._count = 0
 
     def __len__(self) -> int:
-        return sum(len(hashes) for hashes, _ in self._runs)
+        return self._count
 
     @property
     def nbytes(self) -> int:
-        return sum(int(hashes.nbytes + rows.nbytes) for hashes, rows in self._runs)
+        """Bytes of the run held in memory (the full runs are on disk)."""
+        return 0 if self._last is None else int(self._last[0].nbytes + self._last[1].nbytes)
 
     @property
     def rows(self) -> np.ndarray:
         """Every remembered first row (for inspection; run by run, each sorted by hash)."""
-        return np.concatenate([rows for _, rows in self._runs]) if self._runs else np.empty(0, self._row_dtype)
+        rows = [np.asarray(run_rows) for _, run_rows in self._runs()]
+        return np.concatenate(rows) if rows else np.empty(0, np.uint32)
+
+    def _runs(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Each run's hashes and rows, the full ones mapped from their files one at a time."""
+        for hashes_path, rows_path in self._full:
+            yield np.load(hashes_path, mmap_mode="r"), np.load(rows_path, mmap_mode="r")
+        if self._last is not None:
+            yield self._last
 
     def first_rows(self, emails: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """For each address, the row number where the sync first saw it; remember the new ones.
@@ -217,7 +231,7 @@ class SeenEmails:
         unique, first_index, inverse = np.unique(hashes, return_index=True, return_inverse=True)
         first = rows[first_index].astype(np.int64)
         known = np.zeros(len(unique), dtype=bool)
-        for run_hashes, run_rows in self._runs:
+        for run_hashes, run_rows in self._runs():
             slots = np.minimum(np.searchsorted(run_hashes, unique), len(run_hashes) - 1)
             found = run_hashes[slots] == unique
             first[found] = run_rows[slots[found]]
@@ -228,23 +242,33 @@ class SeenEmails:
         return first[inverse.ravel()]
 
     def _remember(self, hashes: np.ndarray, rows: np.ndarray) -> None:
-        """Add sorted, unseen hashes with their rows to the last run, or start a new run."""
-        if self._row_dtype == np.uint32 and (rows.min() < 0 or rows.max() >= 2**32):
-            self._row_dtype = np.int64
-            self._runs = [(run_hashes, run_rows.astype(np.int64)) for run_hashes, run_rows in self._runs]
-        rows = rows.astype(self._row_dtype)
-        if not self._runs or len(self._runs[-1][0]) + len(hashes) > self.RUN_SIZE:
-            self._runs.append((hashes, rows))
+        """Add sorted, unseen hashes with their rows to the last run; write it out when full."""
+        self._count += len(hashes)
+        rows = rows.astype(np.uint32 if rows.min() >= 0 and rows.max() < 2**32 else np.int64)
+        if self._last is not None and len(self._last[0]) + len(hashes) > self.RUN_SIZE:
+            self._write_out(*self._last)
+            self._last = None
+        if self._last is None:
+            self._last = (hashes, rows)
             return
-        run_hashes, run_rows = self._runs[-1]
+        run_hashes, run_rows = self._last
         slots = np.searchsorted(run_hashes, hashes) + np.arange(len(hashes))
         merged_hashes = np.empty(len(run_hashes) + len(hashes), dtype=run_hashes.dtype)
-        merged_rows = np.empty(len(merged_hashes), dtype=self._row_dtype)
+        merged_rows = np.empty(len(merged_hashes), dtype=np.promote_types(run_rows.dtype, rows.dtype))
         old = np.ones(len(merged_hashes), dtype=bool)
         old[slots] = False
         merged_hashes[slots], merged_rows[slots] = hashes, rows
         merged_hashes[old], merged_rows[old] = run_hashes, run_rows
-        self._runs[-1] = (merged_hashes, merged_rows)
+        self._last = (merged_hashes, merged_rows)
+
+    def _write_out(self, hashes: np.ndarray, rows: np.ndarray) -> None:
+        if self._directory is None:
+            self._directory = tempfile.TemporaryDirectory(prefix="contacts-seen-emails-")
+        stem = Path(self._directory.name, f"run{len(self._full):05d}")
+        hashes_path, rows_path = stem.with_suffix(".hashes.npy"), stem.with_suffix(".rows.npy")
+        np.save(hashes_path, hashes)
+        np.save(rows_path, rows)
+        self._full.append((hashes_path, rows_path))
 
 
 class ContactValidator:

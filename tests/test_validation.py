@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -207,6 +209,26 @@ def test_seen_emails_cost_twelve_bytes_each_and_widen_for_huge_row_numbers() -> 
                              np.array([2**33, 2**33 + 1], dtype=np.int64))
     assert firsts.tolist() == [2**33, 5]
     assert seen.rows.dtype == np.int64
+
+
+def test_seen_emails_keep_full_runs_on_disk_and_still_find_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SeenEmails, "RUN_SIZE", 1000)
+    seen = SeenEmails()
+    for start in range(0, 5000, 700):  # a second chunk of 700 would overfill a run: each is written out
+        emails = np.array([f"user{i}@example.com" for i in range(start, start + 700)], dtype=object)
+        seen.first_rows(emails, np.arange(start, start + 700, dtype=np.int64))
+    assert len(seen) == 5600
+    assert seen.nbytes <= 1000 * 12, "only the run being filled stays in memory"
+    assert sorted(seen.rows.tolist()) == list(range(5600))
+
+    again = np.array(["user3@example.com", "user4321@example.com", "new@example.com"], dtype=object)
+    assert seen.first_rows(again, np.array([9000, 9001, 9002], dtype=np.int64)).tolist() == [3, 4321, 9002]
+    assert seen._directory is not None
+    directory = Path(seen._directory.name)
+    assert len(seen._full) == 7 and len(list(directory.iterdir())) == 2 * 7  # hashes and rows a run
+    del seen
+    gc.collect()
+    assert not directory.exists(), "the temporary files go with the set"
 
 
 # -- properties over generated chunks -----------------------------------------------------------------
