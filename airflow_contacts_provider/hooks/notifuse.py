@@ -224,11 +224,15 @@ class PreparedBatch:
         emails = pa.array([operation.email for operation in operations], pa.string())
         found = pc.index_in(_email_keys(emails), value_set=self.keys, skip_nulls=True)
         indices = pc.fill_null(found, -1).to_numpy(zero_copy_only=False, writable=True)
-        for i in [i for i, operation in enumerate(operations) if operation.action == "error"]:
+        failed = [i for i, operation in enumerate(operations) if operation.action == "error"]
+        for i in failed:
             match = _AT_INDEX.search(operations[i].error or "")
             if match and int(match.group(1)) < len(self.positions):
                 indices[i] = int(match.group(1))
-        return np.where(indices >= 0, self.positions[indices], -1)
+        located = indices >= 0
+        positions = np.full(len(indices), -1)
+        positions[located] = self.positions[indices[located]]
+        return positions
 
     def tally(self, provider: str, job_id: str, operations: Sequence[Operation]) -> ImportJob:
         """Turn the operations into counts and row errors, accounting for every row of the batch.
@@ -304,7 +308,9 @@ def _last_rows(keys: pa.StringArray) -> np.ndarray:
     keyed = np.flatnonzero(codes >= 0)
     last_of_code = np.full(len(encoded.dictionary), -1)
     np.maximum.at(last_of_code, codes[keyed], keyed)
-    return np.where(codes >= 0, last_of_code[codes], -1)
+    last = np.full(len(codes), -1)
+    last[keyed] = last_of_code[codes[keyed]]
+    return last
 
 
 def _rfc3339(value: Any) -> Any:

@@ -12,15 +12,17 @@ import msgspec
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 
 from airflow_contacts_provider.exceptions import (
     BatchTooLargeError,
     ConfigurationError,
     MappingError,
     ProviderAuthError,
+    ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldType
-from airflow_contacts_provider.hooks.notifuse import NotifuseHook, prepare_batch
+from airflow_contacts_provider.hooks.notifuse import NotifuseHook, Operation, _operations, prepare_batch
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus
 from airflow_contacts_provider.json_rows import json_array
 from airflow_contacts_provider.sandbox.notifuse import CONTACTS_ONLY_TOKEN, READ_ONLY_TOKEN, list_members
@@ -390,3 +392,110 @@ def test_prepared_contacts_match_the_records_built_by_hand() -> None:
          "custom_json_1": [1, "x"]},
         {"first_name": "Cy", "custom_number_1": 4.0, "custom_datetime_1": "2024-05-06T07:08:09Z"},
     ]
+
+
+def test_repeated_emails_keep_the_last_row_and_blank_ones_are_all_sent() -> None:
+    frame = pd.DataFrame({"email": ["a@x.io", None, "b@x.io", " A@X.IO", "", "  ", None, "a@x.io", "b@x.io"]})
+
+    batch = prepare_batch(frame)
+
+    assert batch.positions.tolist() == [1, 4, 5, 6, 7, 8]
+    assert [(error.index, error.email, error.reason.split(":")[1]) for error in batch.duplicates] == [
+        (0, "a@x.io", " row 7 has the same email and was sent instead"),
+        (2, "b@x.io", " row 8 has the same email and was sent instead"),
+        (3, " A@X.IO", " row 7 has the same email and was sent instead"),
+    ]
+    assert batch.keys.to_pylist() == [None, None, None, None, "a@x.io", "b@x.io"]
+    assert prepare_batch(pd.DataFrame({"email": [None, " "]})).positions.tolist() == [0, 1]
+
+
+# -- matching Notifuse's answer to the batch ---------------------------------------------------------
+
+def answer(body: bytes) -> requests.Response:
+    """A response as the session would hand it over, for decoding tests that need no server."""
+    response = requests.Response()
+    response.status_code, response._content = 200, body
+    return response
+
+
+def test_operations_are_matched_by_normalised_email_in_any_order() -> None:
+    batch = prepare_batch(pd.DataFrame({"email": ["Ann@Example.com", "bob@example.com", "cy@example.com ",
+                                                  "dee@example.com"]}))
+    operations = [
+        Operation(email="cy@example.com", action="update"),
+        Operation(email="nobody@example.com", action="create"),   # not in the batch: ignored
+        Operation(email=" ANN@example.com", action="create"),
+        Operation(email="cy@example.com", action="create"),       # a second answer: the first one counts
+        Operation(email="bob@example.com", action="error", error="failed to upsert contact: boom"),
+    ]
+
+    job = batch.tally("notifuse", "job", operations)
+
+    assert_accounted(job)
+    assert (job.created, job.updated, job.rejected) == (1, 1, 2)
+    assert [(error.index, error.email, error.reason) for error in job.row_errors] == [
+        (1, "bob@example.com", "failed to upsert contact: boom"),
+        (3, "dee@example.com", "Notifuse returned no result for this contact; it may or may not be stored"),
+    ]
+    assert job.message == "Notifuse returned no result for 1 contacts."
+
+
+def test_errors_are_located_by_their_request_index_else_by_email() -> None:
+    # Row 0 repeats row 3, so request index N is batch position N + 1.
+    batch = prepare_batch(pd.DataFrame({"email": ["a@x.io", "bad", "b@x.io", "a@x.io", "c@x.io"]}))
+    operations = [
+        Operation(email="", action="error", error="invalid contact at index 0: email is required"),
+        Operation(email="b@x.io", action="error", error="failed to upsert contact at index 9: out of range"),
+        Operation(email="a@x.io", action="create"),
+        Operation(email="c@x.io", action="skipped"),
+    ]
+
+    job = batch.tally("notifuse", "job", operations)
+
+    assert_accounted(job)
+    assert (job.created, job.updated, job.rejected) == (1, 0, 4)
+    errors = {error.index: error for error in job.row_errors}
+    assert errors[0].reason.startswith("duplicate email in batch: row 3")
+    assert errors[1].email == "bad"  # Notifuse echoed "": the batch's email
+    assert errors[1].reason.startswith("invalid contact at index 0: email is required (Notifuse says this")
+    assert errors[2].reason == "failed to upsert contact at index 9: out of range"  # no index 9: found by email
+    assert errors[4].reason == "Notifuse answered 'skipped'"
+    assert job.message is None
+
+
+def test_an_empty_answer_leaves_every_sent_contact_unanswered() -> None:
+    batch = prepare_batch(pd.DataFrame({"email": ["a@x.io", "a@x.io", None]}))
+
+    job = batch.tally("notifuse", "job", [])
+
+    assert_accounted(job)
+    assert [(error.index, error.reason.split(" ")[0]) for error in job.row_errors] == [
+        (0, "duplicate"), (1, "Notifuse"), (2, "Notifuse")]
+    assert job.message == "Notifuse returned no result for 2 contacts."
+
+
+def test_answers_are_decoded_whatever_keys_they_carry() -> None:
+    body = (b'{"operations":[{"email":"a@x.io","action":"create","error":null,"id":7},'
+            b'{"action":"error"},{}],"took_ms":3}')
+
+    assert _operations(answer(body)) == [Operation(email="a@x.io", action="create"),
+                                         Operation(action="error"), Operation()]
+
+
+def test_odd_operations_are_read_as_text_or_skipped() -> None:
+    body = b'{"operations":[{"email":42,"action":1,"error":{"code":5}},"not an object",{"email":"a@x.io"}]}'
+
+    assert _operations(answer(body)) == [Operation(email=None, action="1", error="{'code': 5}"),
+                                         Operation(email="a@x.io")]
+
+
+@pytest.mark.parametrize("body", [b'{"operations":{"email":"a@x.io"}}', b'{"error":"busy"}', b'[1, 2]',
+                                  b'{"operations":null}'])
+def test_an_answer_without_an_operations_array_is_a_request_error(body: bytes) -> None:
+    with pytest.raises(ProviderRequestError, match="without an operations array"):
+        _operations(answer(body))
+
+
+def test_an_answer_that_is_not_json_raises_as_requests_does() -> None:
+    with pytest.raises(requests.JSONDecodeError):
+        _operations(answer(b"<html>502 Bad Gateway</html>"))
