@@ -55,24 +55,28 @@ _INFERRED_TYPES = {"string": pa.string(), "integer": pa.int64(), "floating": pa.
                    "boolean": pa.bool_(), "date": pa.date32()}
 """Object columns whose values are all of one kind (``pd.api.types.infer_dtype``) and their Arrow type."""
 
-_QUOTE, _BACKSLASH, _FIRST_PRINTABLE = ord('"'), ord("\\"), 0x20
+_QUOTE, _BACKSLASH, _COMMA, _FIRST_PRINTABLE = ord('"'), ord("\\"), ord(","), 0x20
 
 
-def json_objects(frame: pd.DataFrame, members: Mapping[str, Member], enc_hook: EncHook = None) -> pa.StringArray:
+def json_objects(frame: pd.DataFrame, members: Mapping[str, Member], enc_hook: EncHook = None, *,
+                 comma_after: bool = False) -> pa.StringArray:
     """One JSON object per row of ``frame``, as Arrow strings.
 
     :param frame: the rows; each column a member names is encoded once.
     :param members: the objects' keys, each naming a column, a :class:`Nested` object or a :class:`Constant`.
     :param enc_hook: for values msgspec cannot encode (passed to msgspec as is).
+    :param comma_after: end every object with a comma, so that :func:`comma_joined` is the
+        objects' own bytes, not a copy of them.
     :raises ValueError: a float holds infinity.
     """
     rows = len(frame)
+    closing = "}," if comma_after else "}"
     pieces, always_present = _members(frame, members, enc_hook)
     if always_present:
-        return _concat(["{", *pieces, "}"], rows)
+        return _concat(["{", *pieces, closing], rows)
     # Every member starts with a comma: the first one present becomes the opening brace.
     opened = pc.utf8_replace_slice(_concat(pieces, rows), start=0, stop=1, replacement="{")
-    return pc.binary_join_element_wise(opened, "}", "")
+    return pc.binary_join_element_wise(opened, closing, "")
 
 
 def json_array(objects: pa.StringArray) -> bytes:
@@ -81,9 +85,21 @@ def json_array(objects: pa.StringArray) -> bytes:
 
 
 def comma_joined(objects: pa.StringArray) -> pa.Buffer:
-    """The JSON texts joined by commas (a JSON array's inside), in one Arrow buffer: no Python copy."""
+    """The JSON texts joined by commas (a JSON array's inside), in one Arrow buffer: no Python copy.
+
+    Texts that each end with a comma (``json_objects(..., comma_after=True)``; no JSON value
+    does) are that already, bar the last comma: their own buffer is returned, not a copy.
+    """
     if len(objects) == 0:
         return pa.py_buffer(b"")
+    _, offsets_buffer, data_buffer = objects.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32)[objects.offset:objects.offset + len(objects) + 1]
+    comma_after = (
+        objects.null_count == 0 and data_buffer is not None and bool((offsets[1:] > offsets[:-1]).all())
+        and bool((np.frombuffer(data_buffer, np.uint8)[offsets[1:] - 1] == _COMMA).all())
+    )
+    if comma_after:
+        return data_buffer.slice(int(offsets[0]), int(offsets[-1] - offsets[0]) - 1)
     whole = pa.ListArray.from_arrays(pa.array([0, len(objects)], pa.int32()), objects)
     return pc.binary_join(whole, ",")[0].as_buffer()
 

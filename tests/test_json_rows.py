@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_array, json_objects
+from airflow_contacts_provider.json_rows import Constant, Member, Nested, comma_joined, json_array, json_objects
 
 MISSING = object()
 
@@ -215,3 +215,16 @@ def test_json_array_of_some_objects() -> None:
     assert json_array(objects) == b'[{"n":1},{"n":2},{"n":3}]'
     assert json_array(objects.filter(pa.array([True, False, True]))) == b'[{"n":1},{"n":3}]'
     assert json_array(objects.slice(0, 0)) == b"[]"
+
+
+def test_objects_with_a_comma_after_are_sent_from_their_own_buffer() -> None:
+    frame = pd.DataFrame({"a": ["x", None, "z"], "n": [1.5, 2.0, None]})
+    plain = json_objects(frame, {"a": "a", "n": "n"})
+    separated = json_objects(frame, {"a": "a", "n": "n"}, comma_after=True)
+    assert separated.to_pylist() == [text + "," for text in plain.to_pylist()]
+
+    inside = comma_joined(separated)
+    assert inside.address == separated.buffers()[2].address, "no copy"
+    assert inside.to_pybytes() == comma_joined(plain).to_pybytes() == b",".join(t.encode() for t in plain.to_pylist())
+    some = separated.filter(pa.array([True, False, True]))
+    assert msgspec.json.decode(json_array(some)) == [{"a": "x", "n": 1.5}, {"a": "z"}]

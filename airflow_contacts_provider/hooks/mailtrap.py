@@ -217,7 +217,8 @@ class MailtrapHook(ContactImportHook):
 class ContactsPayload:
     """The contacts of an import request as JSON objects, and what naming them after a 422 takes.
 
-    :param objects: one ``{"email", "fields", "list_ids_included", "list_ids_excluded"}`` object a contact.
+    :param objects: one ``{"email", "fields", "list_ids_included", "list_ids_excluded"}`` object a
+        contact, each followed by a comma (the request sends their bytes as they are).
     :param positions: each contact's index in the batch.
     :param emails: each contact's email as given (read only when Mailtrap refuses contacts).
     """
@@ -254,8 +255,8 @@ def build_contacts(frame: pd.DataFrame, included: list[int],
         members["list_ids_included"] = Constant(included)
     if excluded:
         members["list_ids_excluded"] = Constant(excluded)
-    payload = ContactsPayload(json_objects(sendable, members, _json_default), np.flatnonzero(~missing_email),
-                              sendable["email"])
+    objects = json_objects(sendable, members, _json_default, comma_after=True)
+    payload = ContactsPayload(objects, np.flatnonzero(~missing_email), sendable["email"])
     errors = [RowError(index=int(i), reason="email is missing") for i in np.flatnonzero(missing_email)]
     return payload, errors
 

@@ -194,7 +194,7 @@ def build_subscribers(frame: pd.DataFrame, extra_tags: list[str]) -> pa.StringAr
         frame = frame.assign(tags=[_tags(value, extra_tags) for value in frame["tags"].tolist()])
     elif extra_tags:
         members["tags"] = Constant(extra_tags)
-    return json_objects(frame, members)
+    return json_objects(frame, members, comma_after=True)
 
 
 def _tags(value: Any, extra_tags: list[str]) -> Any:
