@@ -440,6 +440,27 @@ def test_operations_are_matched_by_normalised_email_in_any_order() -> None:
     assert job.message == "Notifuse returned no result for 1 contacts."
 
 
+def test_an_answer_in_request_order_is_matched_position_by_position() -> None:
+    batch = prepare_batch(pd.DataFrame({"email": ["a@x.io", "B@x.io", "a@x.io"]}))
+
+    job = batch.tally("notifuse", "job", [Operation(email="b@x.io", action="create"),
+                                          Operation(email="a@x.io", action="update")])
+
+    assert_accounted(job)
+    assert (job.created, job.updated) == (1, 1)
+    assert [(error.index, error.reason.split(":")[0]) for error in job.row_errors] == [
+        (0, "duplicate email in batch")]
+
+
+def test_an_answer_without_an_email_says_nothing_of_a_contact_without_one() -> None:
+    batch = prepare_batch(pd.DataFrame({"email": [None]}))
+
+    job = batch.tally("notifuse", "job", [Operation(email=None, action="create")])
+
+    assert (job.created, job.rejected) == (0, 1)
+    assert job.row_errors[0].reason.startswith("Notifuse returned no result")
+
+
 def test_errors_are_located_by_their_request_index_else_by_email() -> None:
     # Row 0 repeats row 3, so request index N is batch position N + 1.
     batch = prepare_batch(pd.DataFrame({"email": ["a@x.io", "bad", "b@x.io", "a@x.io", "c@x.io"]}))
