@@ -326,8 +326,8 @@ def _rfc3339(value: Any) -> Any:
 def _operations(response: requests.Response) -> list[Operation]:
     """The answer's operations, decoded by msgspec; an odd answer the slow way, which raises as before.
 
-    In an odd answer, an entry that is not an object is skipped and a value that is not a
-    string is read as its text (a missing email as none).
+    In an odd answer, an entry that is not an object is skipped, an email that is not a string
+    counts as none, and any other value that is not a string is read as its text.
     """
     try:
         return _ANSWER.decode(response.content).operations
