@@ -26,9 +26,9 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, as_frame, json_body
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, as_frame
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
-from airflow_contacts_provider.json_rows import json_array, json_objects
+from airflow_contacts_provider.json_rows import json_objects
 
 IMPORT_PATH = "/api/contacts.import"
 COUNT_PATH = "/api/contacts.count"
@@ -134,11 +134,10 @@ class NotifuseHook(ContactImportHook):
         batch = prepare_batch(frame)
         operations: list[Operation] = []
         if len(batch.contacts):
-            payload: dict[str, Any] = {"workspace_id": workspace, "contacts": msgspec.Raw(json_array(batch.contacts))}
+            members: dict[str, Any] = {"workspace_id": workspace}
             if list_ids:
-                payload["subscribe_to_lists"] = [str(list_id) for list_id in list_ids]
-            body = json_body(payload)
-            response = self.request("POST", IMPORT_PATH, data=body,
+                members["subscribe_to_lists"] = [str(list_id) for list_id in list_ids]
+            response = self.request("POST", IMPORT_PATH, data=JsonBody(members, "contacts", batch.contacts),
                                     headers={"Content-Type": "application/json"})
             operations = _operations(response)
         job = batch.tally(self.provider, job_id, operations)
@@ -201,7 +200,7 @@ _ANSWER = msgspec.json.Decoder(_Answer)
 class PreparedBatch:
     """A batch ready to send, and how to map Notifuse's answer back to batch positions.
 
-    :param contacts: the ``contacts`` array's objects as JSON, in request order.
+    :param contacts: the ``contacts`` array's objects as JSON, each followed by a comma, in request order.
     :param positions: the batch position of each sent contact, by request index.
     :param emails: the batch's email column as given.
     :param keys: the normalised email of each sent contact, by request index (null where it has none).
@@ -293,7 +292,7 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
     for column in _DATETIME_FIELDS.intersection(sent.columns):
         if pd.api.types.infer_dtype(sent[column], skipna=True) != "string":
             sent[column] = sent[column].map(_rfc3339)
-    contacts = json_objects(sent, {str(column): column for column in sent.columns})
+    contacts = json_objects(sent, {str(column): column for column in sent.columns}, comma_after=True)
     return PreparedBatch(contacts=contacts, positions=positions, emails=emails, keys=keys.take(positions),
                          duplicates=duplicates)
 
