@@ -11,7 +11,7 @@ import pytest
 
 from airflow_contacts_provider.exceptions import ConfigurationError
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
-from airflow_contacts_provider.ledger import LEDGER_KEY, ImportLedger, sent_batch
+from airflow_contacts_provider.ledger import ImportLedger, sent_batch
 from tests.operators.e2e import MemoryStore
 
 SYNC = {"destination": "mailtrap_default", "sql": "SELECT * FROM contacts ORDER BY id", "batch_size": 100}
@@ -74,7 +74,7 @@ def test_no_addresses_are_kept() -> None:
     ledger = ImportLedger(store, SYNC)
     ledger.record(sent_batch(1, 0, 99, 100, 1, refused))
 
-    assert "@" not in store.values[LEDGER_KEY]
+    assert len(store.values) == 2 and not any("@" in value for value in store.values.values())
     errors = ImportLedger(store, SYNC).batches[1].job.row_errors
     assert [(error.index, error.email, error.reason) for error in errors] == [
         (4, None, "email: is invalid"), (7, None, "<email> is on the suppression list")]
@@ -100,7 +100,7 @@ def test_clear_forgets_every_batch() -> None:
 
     ledger.clear()
 
-    assert ledger.batches == {} and LEDGER_KEY not in store.values
+    assert ledger.batches == {} and store.values == {}
     assert ImportLedger(store, SYNC).batches == {}
 
 
@@ -111,3 +111,39 @@ def test_without_a_store_the_ledger_works_but_is_not_durable() -> None:
     ledger.clear()
 
     assert not ledger.durable and ledger.batches == {}
+
+
+class CountingStore(MemoryStore):
+    """Counts the values written, and their largest size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+        self.largest = 0
+
+    def set(self, key: str, value: Any) -> None:
+        super().set(key, value)
+        self.writes += 1
+        self.largest = max(self.largest, len(self.values[key]))
+
+
+def test_a_long_sync_writes_one_page_a_batch_and_a_retry_reads_every_page() -> None:
+    store = CountingStore()
+    ledger = ImportLedger(store, SYNC)
+    for sequence in range(1, 2_501):  # Notifuse at 5M contacts: 2,500 batches
+        ledger.record(sent_batch(sequence, 0, 1, 2_000, sequence, job(str(sequence))))
+    pages = 2_500 // ImportLedger.PAGE_SIZE
+
+    assert store.writes == 2_500 + pages, "a page a batch, and the header once a page"
+    assert store.largest < 64_000, "each value under the store's 64 KB advice"
+
+    ledger.update_job(job("1234", ImportStatus.SUCCEEDED, created=2_000))
+    assert store.writes == 2_500 + pages + 1, "an update rewrites its batch's page only"
+
+    retry = ImportLedger(store, SYNC)
+    assert sorted(retry.batches) == list(range(1, 2_501))
+    assert retry.batches[1234].job.status == ImportStatus.SUCCEEDED
+    assert retry.batches[2500].fingerprint == 2500
+
+    retry.clear()
+    assert store.values == {}
