@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from airflow_contacts_provider.exceptions import ConfigurationError
 from airflow_contacts_provider.sources import SqlSource
+from airflow_contacts_provider.sources import sql as sql_module
 from airflow_contacts_provider.sources.sql import (
     ADBC_BATCH_BYTES,
     MAX_ROWS_PER_FETCH,
     STREAMING_CURSORS,
+    _chunk_frames,
     _inline_parameters,
     _libpq_settings,
     _libpq_uri,
@@ -275,12 +278,37 @@ def test_postgres_adbc_streams_the_result_in_batches_of_bounded_size(
         assert (state, last_query.split()[0]) == ("active", "COPY"), (state, last_query)
         assert sum(len(chunk) for chunk in chunks) == row_count - 1_000
 
-    # Over 100 bytes a row (4 + 100 of data, 4 of length per value): a batch holds at most
-    # ADBC_BATCH_BYTES of them, and no more than a chunk's rows when chunks are small.
-    for chunk_size, most_rows in [(50_000, ADBC_BATCH_BYTES // 100), (100, 100)]:
-        frame_sizes = [len(frame) for frame in source._read_frames(chunk_size)]
-        assert sum(frame_sizes) == row_count
-        assert max(frame_sizes) <= most_rows, (chunk_size, frame_sizes[:3])
+    # Over 100 bytes a row (4 + 100 of data, 4 of length per value): the driver's record batches
+    # hold at most ADBC_BATCH_BYTES of them, and no more than a chunk's rows when chunks are small;
+    # they are joined into frames of exactly a chunk's rows.
+    batch_sizes: list[int] = []
+
+    def counted(batches: Any) -> Any:
+        for batch in batches:
+            batch_sizes.append(batch.num_rows)
+            yield batch
+
+    def spied(batches: Any, chunk_size: int) -> Any:
+        return chunk_frames(counted(batches), chunk_size)
+
+    chunk_frames = sql_module._chunk_frames
+    for chunk_size, most_rows in [(30_000, ADBC_BATCH_BYTES // 100), (100, 100)]:
+        batch_sizes.clear()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sql_module, "_chunk_frames", spied)
+            frame_sizes = [len(frame) for frame in source._read_frames(chunk_size)]
+        assert sum(frame_sizes) == sum(batch_sizes) == row_count
+        assert max(batch_sizes) <= most_rows, (chunk_size, batch_sizes[:3])
+        assert set(frame_sizes[:-1]) == {chunk_size} and 0 < frame_sizes[-1] <= chunk_size, frame_sizes[-3:]
+
+
+def test_chunk_frames_cut_record_batches_into_chunks_in_order() -> None:
+    batches = [pa.record_batch({"id": list(range(start, start + size))})
+               for start, size in [(0, 7), (7, 3), (10, 12), (22, 1)]]
+    frames = list(_chunk_frames(batches, 5))
+    assert [len(frame) for frame in frames] == [5, 5, 5, 5, 3]
+    assert pd.concat(frames)["id"].tolist() == list(range(23))
+    assert list(_chunk_frames([], 5)) == []
 
 
 @pytest.mark.postgres
