@@ -96,10 +96,11 @@ def json_body(payload: Any, default: Callable[[Any], Any] | None = None) -> byte
 class JsonBody:
     """A JSON object request body holding an array of encoded contacts, sent in three parts.
 
-    The array (17 MB for 50,000 Mailtrap contacts) is joined once, in Arrow memory, and
-    sent from there: requests sends an iterable that has a length as it is, with that
-    ``Content-Length``, and again on a retry. Joining it with the rest of the body into
-    one ``bytes`` would hold a second copy of it for the whole request.
+    The array (17 MB for 50,000 Mailtrap contacts) is sent from Arrow memory: the objects'
+    own buffer when each is encoded with a comma after it, else one comma-joined copy
+    (:func:`~airflow_contacts_provider.json_rows.comma_joined`). requests sends an iterable
+    that has a length as it is, with that ``Content-Length``, and again on a retry. Joining
+    it with the rest of the body into one ``bytes`` would hold another copy for the whole request.
 
     :param members: the body's other members (encoded with :func:`json_body`).
     :param key: the member holding the array.
