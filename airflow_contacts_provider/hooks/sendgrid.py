@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -72,11 +73,16 @@ S3_MESSAGE = re.compile(r"<Message>(.*?)</Message>", re.S)
 class _Submitted:
     """What this hook sent in one job, to give each rejected row its position in the batch.
 
-    Email keys, not the emails: 8 bytes a contact instead of a string (a million-row batch).
+    Email keys, not the emails: 8 bytes a contact instead of a string (8 MB for a million-row
+    batch). They wait in a temporary file until the job finishes, so a sync of many files does
+    not hold every file's keys in memory while the jobs import.
     """
 
     count: int
-    email_keys: np.ndarray
+    keys_file: Path
+
+    def email_keys(self) -> np.ndarray:
+        return np.load(self.keys_file)
 
 
 class _UploadBody:
@@ -135,6 +141,7 @@ class SendGridMarketingHook(ContactImportHook):
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)
         self._submitted: dict[str, _Submitted] = {}
+        self._key_files = itertools.count()
 
     # -- fields ------------------------------------------------------------------------
 
@@ -200,7 +207,7 @@ class SendGridMarketingHook(ContactImportHook):
             job = self.request("PUT", IMPORTS_PATH, json=payload).json()
             job_id = str(job["job_id"])
             self._upload(job["upload_uri"], job.get("upload_headers") or [], file, size)
-        self._submitted[job_id] = _Submitted(count, email_keys)
+        self._submitted[job_id] = _Submitted(count, self._saved_keys(email_keys))
         self.log.info("%s: uploaded %d contacts (%d bytes gzip) as import job %s",
                       self.hook_name, count, size, job_id)
         return ImportJob(provider=self.provider, job_id=job_id, status=ImportStatus.PENDING, submitted=count)
@@ -232,6 +239,16 @@ class SendGridMarketingHook(ContactImportHook):
         size = file.tell()
         self._check_file_size(size)
         return count, np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64), size
+
+    def _saved_keys(self, email_keys: np.ndarray) -> Path:
+        """The batch's email keys in a temporary file of this hook's (removed with the hook)."""
+        path = Path(self._keys_directory.name, f"keys{next(self._key_files)}.npy")
+        np.save(path, email_keys)
+        return path
+
+    @cached_property
+    def _keys_directory(self) -> tempfile.TemporaryDirectory[str]:
+        return tempfile.TemporaryDirectory(prefix="sendgrid-email-keys-")
 
     def _check_file_size(self, size: int) -> None:
         if self.max_batch_bytes is not None and size > self.max_batch_bytes:
@@ -295,7 +312,10 @@ class SendGridMarketingHook(ContactImportHook):
             return ImportJob(provider=self.provider, job_id=job_id, status=ImportStatus.PENDING, submitted=count)
 
         self._submitted.pop(job_id, None)
-        row_errors, job_reasons = _read_errors(errors_csv, submitted.email_keys if submitted else None)
+        email_keys = submitted.email_keys() if submitted is not None and errors_csv is not None else None
+        if submitted is not None:
+            submitted.keys_file.unlink(missing_ok=True)
+        row_errors, job_reasons = _read_errors(errors_csv, email_keys)
         notes = [] if errors_url is None or errors_csv is not None else [
             "the errors file at errors_url could not be read (expired link?)"]
         if status == "failed":
