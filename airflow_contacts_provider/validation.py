@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from airflow_contacts_provider.exceptions import MappingError
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.mapping import EMAIL_FIELD, FieldMapping, ResolvedField, ResolvedMapping
 from airflow_contacts_provider.rejects import REJECT_COLUMNS, count_reasons
+from airflow_contacts_provider.spill import SpilledArrays
 
 ISO_DATE = "%Y-%m-%d"
 ISO_DATETIME = "%Y-%m-%dT%H:%M:%SZ"
@@ -195,7 +195,7 @@ class SeenEmails:
     def __init__(self) -> None:
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # the run being filled
         self._full: list[tuple[Path, Path]] = []  # full runs' hashes and rows, on disk
-        self._directory: tempfile.TemporaryDirectory[str] | None = None
+        self._spill = SpilledArrays(prefix="contacts-seen-emails-")
         self._count = 0
 
     def __len__(self) -> int:
@@ -262,13 +262,7 @@ class SeenEmails:
         self._last = (merged_hashes, merged_rows)
 
     def _write_out(self, hashes: np.ndarray, rows: np.ndarray) -> None:
-        if self._directory is None:
-            self._directory = tempfile.TemporaryDirectory(prefix="contacts-seen-emails-")
-        stem = Path(self._directory.name, f"run{len(self._full):05d}")
-        hashes_path, rows_path = stem.with_suffix(".hashes.npy"), stem.with_suffix(".rows.npy")
-        np.save(hashes_path, hashes)
-        np.save(rows_path, rows)
-        self._full.append((hashes_path, rows_path))
+        self._full.append((self._spill.save(hashes), self._spill.save(rows)))
 
 
 class ContactValidator:

@@ -7,7 +7,6 @@ import gc
 import json
 import re
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -223,8 +222,8 @@ def test_seen_emails_keep_full_runs_on_disk_and_still_find_them(monkeypatch: pyt
 
     again = np.array(["user3@example.com", "user4321@example.com", "new@example.com"], dtype=object)
     assert seen.first_rows(again, np.array([9000, 9001, 9002], dtype=np.int64)).tolist() == [3, 4321, 9002]
-    assert seen._directory is not None
-    directory = Path(seen._directory.name)
+    directory = seen._spill.directory
+    assert directory is not None
     assert len(seen._full) == 7 and len(list(directory.iterdir())) == 2 * 7  # hashes and rows a run
     del seen
     gc.collect()

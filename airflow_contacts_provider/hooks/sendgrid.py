@@ -39,6 +39,7 @@ from airflow_contacts_provider.exceptions import (
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, RetryPolicy, iter_frames
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
+from airflow_contacts_provider.spill import SpilledArrays
 
 IMPORTS_PATH = "/v3/marketing/contacts/imports"
 FIELD_DEFINITIONS_PATH = "/v3/marketing/field_definitions"
@@ -141,7 +142,7 @@ class SendGridMarketingHook(ContactImportHook):
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)
         self._submitted: dict[str, _Submitted] = {}
-        self._key_files = itertools.count()
+        self._email_keys = SpilledArrays(prefix="sendgrid-email-keys-")
 
     # -- fields ------------------------------------------------------------------------
 
@@ -207,7 +208,7 @@ class SendGridMarketingHook(ContactImportHook):
             job = self.request("PUT", IMPORTS_PATH, json=payload).json()
             job_id = str(job["job_id"])
             self._upload(job["upload_uri"], job.get("upload_headers") or [], file, size)
-        self._submitted[job_id] = _Submitted(count, self._saved_keys(email_keys))
+        self._submitted[job_id] = _Submitted(count, self._email_keys.save(email_keys))
         self.log.info("%s: uploaded %d contacts (%d bytes gzip) as import job %s",
                       self.hook_name, count, size, job_id)
         return ImportJob(provider=self.provider, job_id=job_id, status=ImportStatus.PENDING, submitted=count)
@@ -239,16 +240,6 @@ class SendGridMarketingHook(ContactImportHook):
         size = file.tell()
         self._check_file_size(size)
         return count, np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64), size
-
-    def _saved_keys(self, email_keys: np.ndarray) -> Path:
-        """The batch's email keys in a temporary file of this hook's (removed with the hook)."""
-        path = Path(self._keys_directory.name, f"keys{next(self._key_files)}.npy")
-        np.save(path, email_keys)
-        return path
-
-    @cached_property
-    def _keys_directory(self) -> tempfile.TemporaryDirectory[str]:
-        return tempfile.TemporaryDirectory(prefix="sendgrid-email-keys-")
 
     def _check_file_size(self, size: int) -> None:
         if self.max_batch_bytes is not None and size > self.max_batch_bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -123,7 +122,8 @@ def test_rejected_rows_come_back_with_their_batch_position(contacts_sandbox: San
         "dob": [None, None, None, "1990-31-01", None],
     }, index=[100, 101, 102, 103, 104])  # a source chunk's index: positions still count from 0
     job = hook.submit_import(frame)
-    keys_directory = Path(hook._keys_directory.name)
+    keys_directory = hook._email_keys.directory
+    assert keys_directory is not None
     assert len(list(keys_directory.iterdir())) == 1, "the batch's email keys wait on disk, not in memory"
     done = wait(hook, job)
     assert list(keys_directory.iterdir()) == [], "and go once the job has finished"

@@ -1,0 +1,38 @@
+"""numpy arrays kept in a temporary directory instead of memory, for state a sync holds to its end."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+class SpilledArrays:
+    """Arrays saved as ``.npy`` files in a temporary directory of this object's, removed with it.
+
+    For what a sync keeps for every contact until later (the duplicate check's full runs,
+    SendGrid's email keys of files still importing): memory then follows a chunk, not the
+    table. Read a file back with ``np.load`` (``mmap_mode="r"`` maps it without a copy).
+
+    :param prefix: the directory's name prefix, to tell whose files they are.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._directory: tempfile.TemporaryDirectory[str] | None = None
+        self._names = itertools.count()
+
+    @property
+    def directory(self) -> Path | None:
+        """Where the files are, once one has been saved."""
+        return None if self._directory is None else Path(self._directory.name)
+
+    def save(self, array: np.ndarray) -> Path:
+        """Write the array to a new file and return its path."""
+        if self._directory is None:
+            self._directory = tempfile.TemporaryDirectory(prefix=self._prefix)
+        path = Path(self._directory.name, f"{next(self._names):06d}.npy")
+        np.save(path, array)
+        return path
