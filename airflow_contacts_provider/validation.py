@@ -185,17 +185,21 @@ class SeenEmails:
 
     The pairs are kept in sorted runs of at most :attr:`RUN_SIZE`: new addresses are merged
     into the last run until it is full, then start a new one. A full run is written to a
-    temporary file (12 MB) and mapped back only while a chunk is looked up in it, so memory
-    holds one run or two whatever the number of addresses: five million would otherwise be
-    60 MB more at the end of a sync than at its start. The files go when this set does.
+    temporary file (3 MB) and mapped back only while a chunk is looked up in it, so memory
+    holds one run whatever the number of addresses. A bitmap of the hashes' leading
+    :attr:`FILTER_BITS` bits (4 MiB) says which addresses may have been seen: only those are
+    looked up in the runs, about one in seven at five million addresses, so many small runs
+    cost little. The files go when this set does.
     """
 
-    RUN_SIZE = 1 << 20
+    RUN_SIZE = 1 << 18
+    FILTER_BITS = 25
 
     def __init__(self) -> None:
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # the run being filled
         self._full: list[tuple[Path, Path]] = []  # full runs' hashes and rows, on disk
         self._spill = SpilledArrays(prefix="contacts-seen-emails-")
+        self._filter = np.zeros(1 << max(self.FILTER_BITS - 3, 0), dtype=np.uint8)
         self._count = 0
 
     def __len__(self) -> int:
@@ -203,7 +207,7 @@ class SeenEmails:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the run held in memory (the full runs are on disk)."""
+        """Bytes of the run held in memory (the full runs are on disk; the bitmap is fixed)."""
         return 0 if self._last is None else int(self._last[0].nbytes + self._last[1].nbytes)
 
     @property
@@ -219,6 +223,11 @@ class SeenEmails:
         if self._last is not None:
             yield self._last
 
+    def _filter_slots(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each hash's byte in the bitmap and its bit in that byte."""
+        slots = hashes >> np.uint64(64 - self.FILTER_BITS) if self.FILTER_BITS else np.zeros_like(hashes)
+        return slots >> np.uint64(3), np.left_shift(1, slots & np.uint64(7)).astype(np.uint8)
+
     def first_rows(self, emails: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """For each address, the row number where the sync first saw it; remember the new ones.
 
@@ -231,11 +240,15 @@ class SeenEmails:
         unique, first_index, inverse = np.unique(hashes, return_index=True, return_inverse=True)
         first = rows[first_index].astype(np.int64)
         known = np.zeros(len(unique), dtype=bool)
-        for run_hashes, run_rows in self._runs():
-            slots = np.minimum(np.searchsorted(run_hashes, unique), len(run_hashes) - 1)
-            found = run_hashes[slots] == unique
-            first[found] = run_rows[slots[found]]
-            known |= found
+        byte, bit = self._filter_slots(unique)
+        maybe = np.flatnonzero(self._filter[byte] & bit)
+        if maybe.size:
+            wanted = unique[maybe]
+            for run_hashes, run_rows in self._runs():
+                slots = np.minimum(np.searchsorted(run_hashes, wanted), len(run_hashes) - 1)
+                found = run_hashes[slots] == wanted
+                first[maybe[found]] = run_rows[slots[found]]
+                known[maybe[found]] = True
         new = ~known
         if new.any():
             self._remember(unique[new], first[new])
@@ -244,6 +257,8 @@ class SeenEmails:
     def _remember(self, hashes: np.ndarray, rows: np.ndarray) -> None:
         """Add sorted, unseen hashes with their rows to the last run; write it out when full."""
         self._count += len(hashes)
+        byte, bit = self._filter_slots(hashes)
+        np.bitwise_or.at(self._filter, byte, bit)
         rows = rows.astype(np.uint32 if rows.min() >= 0 and rows.max() < 2**32 else np.int64)
         if self._last is not None and len(self._last[0]) + len(hashes) > self.RUN_SIZE:
             self._write_out(*self._last)

@@ -198,6 +198,23 @@ def test_seen_emails_agree_with_a_plain_dict(chunks: list[list[str]]) -> None:
     assert len(seen) == len(reference)
 
 
+@pytest.mark.parametrize("filter_bits", [0, 4, 25])
+def test_seen_emails_agree_with_a_dict_whatever_the_bitmap_lets_through(monkeypatch: pytest.MonkeyPatch,
+                                                                        filter_bits: int) -> None:
+    # 0 bits: every address "may have been seen" and is looked up in every run; 25: few are.
+    monkeypatch.setattr(SeenEmails, "RUN_SIZE", 300)
+    monkeypatch.setattr(SeenEmails, "FILTER_BITS", filter_bits)
+    seen, reference = SeenEmails(), {}
+    rng = np.random.default_rng(filter_bits)
+    for start in range(0, 4000, 250):
+        emails = [f"user{i}@example.com" for i in rng.integers(0, 2500, 250)]
+        rows = np.arange(start, start + 250, dtype=np.int64)
+        expected = [reference.setdefault(email, r) for email, r in zip(emails, rows.tolist(), strict=True)]
+        assert seen.first_rows(np.array(emails, dtype=object), rows).tolist() == expected
+    assert len(seen) == len(reference)
+    assert len(seen._full) >= 3, "several runs were written out and searched"
+
+
 def test_seen_emails_cost_twelve_bytes_each_and_widen_for_huge_row_numbers() -> None:
     seen = SeenEmails()
     emails = np.array([f"user{i}@example.com" for i in range(100_000)], dtype=object)

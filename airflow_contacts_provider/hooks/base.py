@@ -94,22 +94,27 @@ def json_body(payload: Any, default: Callable[[Any], Any] | None = None) -> byte
 
 
 class JsonBody:
-    """A JSON object request body holding an array of encoded contacts, sent in three parts.
+    """A JSON object request body holding an array of encoded contacts, sent part by part.
 
     The array (17 MB for 50,000 Mailtrap contacts) is sent from Arrow memory: the objects'
-    own buffer when each is encoded with a comma after it, else one comma-joined copy
+    own buffers when each is encoded with a comma after it, else one comma-joined copy a chunk
     (:func:`~airflow_contacts_provider.json_rows.comma_joined`). requests sends an iterable
     that has a length as it is, with that ``Content-Length``, and again on a retry. Joining
     it with the rest of the body into one ``bytes`` would hold another copy for the whole request.
 
     :param members: the body's other members (encoded with :func:`json_body`).
     :param key: the member holding the array.
-    :param objects: the array's items, JSON texts (:func:`~airflow_contacts_provider.json_rows.json_objects`).
+    :param objects: the array's items, JSON texts (:func:`~airflow_contacts_provider.json_rows.json_objects`),
+        in one Arrow array or in chunks (a batch's frames encoded one by one).
     """
 
-    def __init__(self, members: Mapping[str, Any], key: str, objects: pa.StringArray) -> None:
+    def __init__(self, members: Mapping[str, Any], key: str, objects: pa.StringArray | pa.ChunkedArray) -> None:
         opening = json_body(dict(members))[:-1] + (b"," if members else b"") + json_body(key) + b":["
-        self._parts = (opening, memoryview(comma_joined(objects)), b"]}")
+        chunks = objects.chunks if isinstance(objects, pa.ChunkedArray) else [objects]
+        inside: list[bytes | memoryview] = []
+        for chunk in (chunk for chunk in chunks if len(chunk)):
+            inside += [b",", memoryview(comma_joined(chunk))]
+        self._parts = (opening, *inside[1:], b"]}")
 
     def __iter__(self) -> Iterator[bytes | memoryview]:
         return iter(self._parts)

@@ -28,7 +28,7 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, as_frame
+from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, iter_frames
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
 from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_objects
 
@@ -110,18 +110,13 @@ class MailtrapHook(ContactImportHook):
         :param list_ids: lists every contact is added to (``list_ids_included``).
         :param exclude_list_ids: lists every contact is removed from (``list_ids_excluded``).
         """
-        frame = as_frame(contacts)
-        self.check_batch_size(len(frame))
         included = _list_ids(list_ids, "list_ids")
         excluded = _list_ids(exclude_list_ids, "exclude_list_ids")
         if both := sorted(set(included) & set(excluded)):
             raise ConfigurationError(f"Mailtrap list ids {both} are both included and excluded.")
-        if len(frame) == 0:
+        payload, row_errors, size = self._encoded(contacts, included, excluded)
+        if size == 0:
             return self._unsent_job(0, [], "The batch was empty; nothing was sent.")
-        if "email" not in frame.columns:
-            raise ConfigurationError("Mailtrap contacts need an 'email' column.")
-
-        payload, row_errors = build_contacts(frame, included, excluded)
         response = self._post_import(payload) if len(payload) else None
         if response is not None and response.status_code == 422:
             refused = self._refused_rows(response, payload)
@@ -136,13 +131,34 @@ class MailtrapHook(ContactImportHook):
 
         row_errors.sort(key=lambda error: error.index if error.index is not None else -1)
         if response is None:
-            return self._unsent_job(len(frame), row_errors, "Every contact of the batch was refused; "
+            return self._unsent_job(size, row_errors, "Every contact of the batch was refused; "
                                                             "nothing was imported.")
         job = self._job(response.json())
         self.log.info("Mailtrap import %s: %d contacts sent, %d refused, %s", job.job_id,
                       len(payload), len(row_errors), job.status.value)
-        return job.model_copy(update={"submitted": len(frame), "rejected": len(row_errors),
+        return job.model_copy(update={"submitted": size, "rejected": len(row_errors),
                                       "row_errors": row_errors})
+
+    def _encoded(self, contacts: Contacts, included: list[int],
+                 excluded: list[int]) -> tuple[ContactsPayload, list[RowError], int]:
+        """The batch's payload, its rows without an email, and its size.
+
+        Frames are encoded as they arrive and then let go: the batch is held as JSON only.
+        """
+        payloads: list[ContactsPayload] = []
+        row_errors: list[RowError] = []
+        size = 0
+        for frame in iter_frames(contacts):
+            self.check_batch_size(size + len(frame))
+            if len(frame) == 0:
+                continue
+            if "email" not in frame.columns:
+                raise ConfigurationError("Mailtrap contacts need an 'email' column.")
+            payload, errors = build_contacts(frame, included, excluded, first_index=size)
+            payloads.append(payload)
+            row_errors += errors
+            size += len(frame)
+        return ContactsPayload.joined(payloads), row_errors, size
 
     def _unsent_job(self, submitted: int, row_errors: list[RowError], message: str) -> ImportJob:
         """A finished job for a batch that left nothing to send, so there is no Mailtrap job to poll."""
@@ -223,12 +239,21 @@ class ContactsPayload:
     :param emails: each contact's email as given (read only when Mailtrap refuses contacts).
     """
 
-    objects: pa.StringArray
+    objects: pa.StringArray | pa.ChunkedArray
     positions: np.ndarray
     emails: pd.Series
 
     def __len__(self) -> int:
         return len(self.objects)
+
+    @classmethod
+    def joined(cls, payloads: Sequence[ContactsPayload]) -> ContactsPayload:
+        """One payload of several, in order; the objects stay in their own arrays (no copy)."""
+        if not payloads:
+            return cls(pa.chunked_array([], pa.string()), np.empty(0, np.int64), pd.Series([], dtype=object))
+        return cls(pa.chunked_array([payload.objects for payload in payloads], pa.string()),
+                   np.concatenate([payload.positions for payload in payloads]),
+                   pd.concat([payload.emails for payload in payloads], ignore_index=True))
 
     def without(self, positions: Sequence[int]) -> ContactsPayload:
         """The payload without the contacts at these batch positions."""
@@ -236,11 +261,12 @@ class ContactsPayload:
         return ContactsPayload(self.objects.filter(pa.array(keep)), self.positions[keep], self.emails[keep])
 
 
-def build_contacts(frame: pd.DataFrame, included: list[int],
-                   excluded: list[int]) -> tuple[ContactsPayload, list[RowError]]:
-    """The import payload of a batch, built column by column; missing values are left out.
+def build_contacts(frame: pd.DataFrame, included: list[int], excluded: list[int],
+                   first_index: int = 0) -> tuple[ContactsPayload, list[RowError]]:
+    """The import payload of a frame, built column by column; missing values are left out.
 
-    Returns the payload and row errors for rows without an email (they cannot be sent).
+    Returns the payload and row errors for rows without an email (they cannot be sent);
+    positions count from ``first_index``, the frame's first row's index in the batch.
     """
     missing_email = frame["email"].isna().to_numpy()
     sendable = frame.loc[~missing_email] if missing_email.any() else frame.copy(deep=False)
@@ -256,8 +282,8 @@ def build_contacts(frame: pd.DataFrame, included: list[int],
     if excluded:
         members["list_ids_excluded"] = Constant(excluded)
     objects = json_objects(sendable, members, _json_default, comma_after=True)
-    payload = ContactsPayload(objects, np.flatnonzero(~missing_email), sendable["email"])
-    errors = [RowError(index=int(i), reason="email is missing") for i in np.flatnonzero(missing_email)]
+    payload = ContactsPayload(objects, np.flatnonzero(~missing_email) + first_index, sendable["email"])
+    errors = [RowError(index=int(i) + first_index, reason="email is missing") for i in np.flatnonzero(missing_email)]
     return payload, errors
 
 

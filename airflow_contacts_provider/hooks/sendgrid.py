@@ -61,7 +61,7 @@ GZIP_LEVEL = 1
 """ISA-L's level 1 (igzip, standard gzip output) compresses a contacts CSV about 9x, over three
 times as fast as zlib's level 1: the upload goes to S3, where bandwidth is cheaper than our CPU time."""
 
-SPOOL_BYTES = 64 * 1024**2
+SPOOL_BYTES = 8 * 1024**2
 """Compressed files up to this size stay in memory; larger ones go to a temporary file."""
 
 WRITE_OPTIONS = pacsv.WriteOptions(include_header=False)

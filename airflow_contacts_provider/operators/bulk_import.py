@@ -108,7 +108,7 @@ class BulkContactImportOperator(BaseOperator):
         list_ids: Sequence[str | int] | None = None,
         exclude_list_ids: Sequence[str | int] | None = None,
         batch_size: int | None = None,
-        chunk_size: int = 50_000,
+        chunk_size: int = 20_000,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10.0,

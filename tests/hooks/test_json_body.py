@@ -54,6 +54,14 @@ def test_no_other_members_and_no_contacts() -> None:
     assert bytes(JsonBody({}, "subscribers", pa.array(["1"]))) == b'{"subscribers":[1]}'
 
 
+def test_chunks_are_joined_without_copies_and_empty_chunks_skipped() -> None:
+    chunks = [pa.array(['{"n":1},', '{"n":2},']), pa.array([], pa.string()), pa.array(['{"n":3},'])]
+    body = JsonBody({}, "contacts", pa.chunked_array(chunks))
+    assert json.loads(bytes(body)) == {"contacts": [{"n": 1}, {"n": 2}, {"n": 3}]}
+    assert len(body) == len(bytes(body))
+    assert json.loads(bytes(JsonBody({}, "contacts", pa.chunked_array([], pa.string())))) == {"contacts": []}
+
+
 def test_requests_sends_it_with_a_content_length_and_again_on_a_second_send(recorder: Any) -> None:
     url, received = recorder
     objects = pa.array([json.dumps({"email": f"user{i}@example.com"}) for i in range(5000)])

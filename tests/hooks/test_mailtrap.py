@@ -292,11 +292,14 @@ def test_without_the_limiter_a_burst_is_throttled_then_recovers(contacts_sandbox
 
 
 def test_batch_streamed_as_frames(contacts_sandbox: Sandbox, hook: MailtrapHook) -> None:
+    # Each frame is encoded on its own: positions count across frames, an empty frame included.
     frames = [pd.DataFrame({"email": ["a@example.com", "bad"], "age": [1, 2]}),
-              pd.DataFrame({"email": ["c@example.com", None], "age": [3, 4]})]
+              pd.DataFrame({"email": [], "age": []}),
+              pd.DataFrame({"email": ["c@example.com", None, "worse@"], "age": [3, 4, 5]})]
     job = hook.submit_import(iter(frames))
-    assert job.submitted == 4
-    assert [(e.index, e.reason) for e in job.row_errors] == [(1, "email is invalid"), (3, "email is missing")]
+    assert job.submitted == 5
+    assert [(e.index, e.reason) for e in job.row_errors] == [
+        (1, "email is invalid"), (3, "email is missing"), (4, "email is invalid")]
     assert wait(hook, job).created == 2
     assert stored(contacts_sandbox)["c@example.com"]["age"] == 3
 
