@@ -29,10 +29,14 @@ class SpilledArrays:
         """Where the files are, once one has been saved."""
         return None if self._directory is None else Path(self._directory.name)
 
-    def save(self, array: np.ndarray) -> Path:
-        """Write the array to a new file and return its path."""
+    def new_path(self, suffix: str = ".npy") -> Path:
+        """A path for a new file in the directory, for an array written piece by piece."""
         if self._directory is None:
             self._directory = tempfile.TemporaryDirectory(prefix=self._prefix)
-        path = Path(self._directory.name, f"{next(self._names):06d}.npy")
+        return Path(self._directory.name, f"{next(self._names):06d}{suffix}")
+
+    def save(self, array: np.ndarray) -> Path:
+        """Write the array to a new file and return its path."""
+        path = self.new_path()
         np.save(path, array)
         return path

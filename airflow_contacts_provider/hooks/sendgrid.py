@@ -61,7 +61,7 @@ GZIP_LEVEL = 1
 """ISA-L's level 1 (igzip, standard gzip output) compresses a contacts CSV about 9x, over three
 times as fast as zlib's level 1: the upload goes to S3, where bandwidth is cheaper than our CPU time."""
 
-SPOOL_BYTES = 8 * 1024**2
+SPOOL_BYTES = 1024**2
 """Compressed files up to this size stay in memory; larger ones go to a temporary file."""
 
 WRITE_OPTIONS = pacsv.WriteOptions(include_header=False)
@@ -75,15 +75,15 @@ class _Submitted:
     """What this hook sent in one job, to give each rejected row its position in the batch.
 
     Email keys, not the emails: 8 bytes a contact instead of a string (8 MB for a million-row
-    batch). They wait in a temporary file until the job finishes, so a sync of many files does
-    not hold every file's keys in memory while the jobs import.
+    batch). They go to a temporary file frame by frame as the file is written and wait there
+    until the job finishes, so neither a file's keys nor every pending file's are in memory.
     """
 
     count: int
     keys_file: Path
 
     def email_keys(self) -> np.ndarray:
-        return np.load(self.keys_file)
+        return np.fromfile(self.keys_file, dtype=np.uint64)
 
 
 class _UploadBody:
@@ -202,27 +202,29 @@ class SendGridMarketingHook(ContactImportHook):
         if list_ids:
             payload["list_ids"] = [str(list_id) for list_id in list_ids]
 
+        keys_file = self._email_keys.new_path(".u64")
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file:
-            count, email_keys, size = self._write_gzip_csv(itertools.chain([first], frames), columns,
-                                                           date_columns, file)
+            with open(keys_file, "wb") as keys:
+                count, size = self._write_gzip_csv(itertools.chain([first], frames), columns, date_columns,
+                                                   file, keys)
             job = self.request("PUT", IMPORTS_PATH, json=payload).json()
             job_id = str(job["job_id"])
             self._upload(job["upload_uri"], job.get("upload_headers") or [], file, size)
-        self._submitted[job_id] = _Submitted(count, self._email_keys.save(email_keys))
+        self._submitted[job_id] = _Submitted(count, keys_file)
         self.log.info("%s: uploaded %d contacts (%d bytes gzip) as import job %s",
                       self.hook_name, count, size, job_id)
         return ImportJob(provider=self.provider, job_id=job_id, status=ImportStatus.PENDING, submitted=count)
 
     def _write_gzip_csv(self, frames: Iterable[pd.DataFrame], columns: list[str], date_columns: set[str],
-                        file: IO[bytes]) -> tuple[int, np.ndarray, int]:
-        """Stream the frames as CSV through gzip into ``file``, slice by slice.
+                        file: IO[bytes], keys: IO[bytes]) -> tuple[int, int]:
+        """Stream the frames as CSV through gzip into ``file``, slice by slice, and each row's email
+        key (see :func:`_email_keys`) into ``keys``.
 
-        Returns the row count, each row's email key (see :func:`_email_keys`) and the file size.
+        Returns the row count and the file size.
         The header is written plainly (field names are letters, digits and underscores); values
         go through Arrow's CSV writer, which quotes strings and leaves missing values empty.
         """
         count = 0
-        keys = []
         with igzip.GzipFile(fileobj=file, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as compressed:
             compressed.write((",".join(columns) + "\n").encode())
             for frame in frames:
@@ -231,7 +233,7 @@ class SendGridMarketingHook(ContactImportHook):
                 if sorted(frame.columns) != sorted(columns):
                     raise MappingError(f"{self.hook_name}: every frame of a batch needs the columns {columns}; "
                                        f"one has {list(frame.columns)}.")
-                keys.append(_email_keys(frame["email"]))
+                keys.write(memoryview(_email_keys(frame["email"])))
                 ordered = frame[columns]
                 for start in range(0, len(frame), SLICE_ROWS):
                     pacsv.write_csv(_arrow_slice(ordered.iloc[start:start + SLICE_ROWS], date_columns),
@@ -239,7 +241,7 @@ class SendGridMarketingHook(ContactImportHook):
                     self._check_file_size(file.tell())
         size = file.tell()
         self._check_file_size(size)
-        return count, np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64), size
+        return count, size
 
     def _check_file_size(self, size: int) -> None:
         if self.max_batch_bytes is not None and size > self.max_batch_bytes:
