@@ -233,7 +233,7 @@ class SendGridMarketingHook(ContactImportHook):
                 if sorted(frame.columns) != sorted(columns):
                     raise MappingError(f"{self.hook_name}: every frame of a batch needs the columns {columns}; "
                                        f"one has {list(frame.columns)}.")
-                keys.write(memoryview(_email_keys(frame["email"])))
+                keys.write(_email_keys(frame["email"]).tobytes())
                 ordered = frame[columns]
                 for start in range(0, len(frame), SLICE_ROWS):
                     pacsv.write_csv(_arrow_slice(ordered.iloc[start:start + SLICE_ROWS], date_columns),
