@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import random
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -18,6 +19,7 @@ from typing import Any, ClassVar, TypeAlias
 
 import httpx
 import msgspec
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import requests
@@ -93,37 +95,96 @@ def json_body(payload: Any, default: Callable[[Any], Any] | None = None) -> byte
     return msgspec.json.Encoder(enc_hook=default, decimal_format="number").encode(payload)
 
 
+SPOOL_BYTES = 1024**2
+"""Encoded contacts up to this size stay in memory; more go to a temporary file."""
+
+
+class SpooledJsonObjects:
+    """A batch's JSON objects, each followed by a comma, kept in a temporary file as they are encoded.
+
+    A Mailtrap batch is 17 MB of JSON. Written out slice by slice (memory up to
+    :data:`SPOOL_BYTES`, then disk), it holds no memory while the batch waits for its turn
+    under the rate limit, with the next chunks read and validated meanwhile. Each object's
+    length is kept (4 bytes a contact) to take contacts out after a refusal.
+    """
+
+    def __init__(self) -> None:
+        # Closed, and removed, with this object: when the batch's request is done with it.
+        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+        self._lengths: list[np.ndarray] = []
+        self.nbytes = 0
+        """Bytes written, the comma after the last object included."""
+
+    def append(self, objects: pa.StringArray) -> None:
+        """Add objects encoded with a comma after each (``json_objects(..., comma_after=True)``)."""
+        if len(objects) == 0:
+            return
+        _, offsets_buffer, data_buffer = objects.buffers()
+        offsets = np.frombuffer(offsets_buffer, np.int32)[objects.offset:objects.offset + len(objects) + 1]
+        self._file.write(memoryview(data_buffer)[offsets[0]:offsets[-1]])
+        self._lengths.append(np.diff(offsets))
+        self.nbytes += int(offsets[-1] - offsets[0])
+
+    def __len__(self) -> int:
+        return sum(len(lengths) for lengths in self._lengths)
+
+    def comma_joined(self) -> Iterator[bytes]:
+        """The objects joined by commas (no comma after the last), read back in blocks."""
+        self._file.seek(0)
+        remaining = max(self.nbytes - 1, 0)
+        while remaining:
+            block = self._file.read(min(SPOOL_BYTES, remaining))
+            remaining -= len(block)
+            yield block
+
+    def filter(self, keep: pa.BooleanArray) -> SpooledJsonObjects:
+        """The objects where ``keep`` is true, in a new file (this one is read back into memory once)."""
+        self._file.seek(0)
+        lengths = np.concatenate(self._lengths) if self._lengths else np.empty(0, np.int32)
+        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
+        objects = pa.StringArray.from_buffers(len(lengths), pa.py_buffer(offsets),
+                                              pa.py_buffer(self._file.read(self.nbytes)))
+        kept = SpooledJsonObjects()
+        kept.append(objects.filter(keep))
+        return kept
+
+
 class JsonBody:
     """A JSON object request body holding an array of encoded contacts, sent part by part.
 
-    The array (17 MB for 50,000 Mailtrap contacts) is sent from Arrow memory: the objects'
-    own buffers when each is encoded with a comma after it, else one comma-joined copy a chunk
-    (:func:`~airflow_contacts_provider.json_rows.comma_joined`). requests sends an iterable
-    that has a length as it is, with that ``Content-Length``, and again on a retry. Joining
-    it with the rest of the body into one ``bytes`` would hold another copy for the whole request.
+    The array (17 MB for 50,000 Mailtrap contacts) is sent as it is kept: from Arrow memory
+    (the objects' own buffer when each is encoded with a comma after it, else one
+    comma-joined copy, see :func:`~airflow_contacts_provider.json_rows.comma_joined`), or
+    from a :class:`SpooledJsonObjects` file in blocks. requests sends an iterable that has a
+    length as it is, with that ``Content-Length``, and again on a retry. Joining it with the
+    rest of the body into one ``bytes`` would hold another copy for the whole request.
 
     :param members: the body's other members (encoded with :func:`json_body`).
     :param key: the member holding the array.
-    :param objects: the array's items, JSON texts (:func:`~airflow_contacts_provider.json_rows.json_objects`),
-        in one Arrow array or in chunks (a batch's frames encoded one by one).
+    :param objects: the array's items, JSON texts (:func:`~airflow_contacts_provider.json_rows.json_objects`).
     """
 
-    def __init__(self, members: Mapping[str, Any], key: str, objects: pa.StringArray | pa.ChunkedArray) -> None:
-        opening = json_body(dict(members))[:-1] + (b"," if members else b"") + json_body(key) + b":["
-        chunks = objects.chunks if isinstance(objects, pa.ChunkedArray) else [objects]
-        inside: list[bytes | memoryview] = []
-        for chunk in (chunk for chunk in chunks if len(chunk)):
-            inside += [b",", memoryview(comma_joined(chunk))]
-        self._parts = (opening, *inside[1:], b"]}")
+    def __init__(self, members: Mapping[str, Any], key: str, objects: pa.StringArray | SpooledJsonObjects) -> None:
+        self._opening = json_body(dict(members))[:-1] + (b"," if members else b"") + json_body(key) + b":["
+        self._objects = objects if isinstance(objects, SpooledJsonObjects) else memoryview(comma_joined(objects))
 
     def __iter__(self) -> Iterator[bytes | memoryview]:
-        return iter(self._parts)
+        yield self._opening
+        if isinstance(self._objects, SpooledJsonObjects):
+            yield from self._objects.comma_joined()
+        else:
+            yield self._objects
+        yield b"]}"
 
     def __len__(self) -> int:
-        return sum(len(part) for part in self._parts)
+        if isinstance(self._objects, SpooledJsonObjects):
+            inside = max(self._objects.nbytes - 1, 0)
+        else:
+            inside = len(self._objects)
+        return len(self._opening) + inside + 2
 
     def __bytes__(self) -> bytes:
-        return b"".join(self._parts)
+        return b"".join(self)
 
 
 class RateLimiter:

@@ -28,7 +28,13 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldSpec, FieldType
-from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, iter_frames
+from airflow_contacts_provider.hooks.base import (
+    ContactImportHook,
+    Contacts,
+    JsonBody,
+    SpooledJsonObjects,
+    iter_frames,
+)
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
 from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_objects
 
@@ -44,6 +50,10 @@ FIELD_TYPES = {kind.value: kind for kind in (FieldType.TEXT, FieldType.INTEGER, 
 
 ROW_ERROR_KEYS = ("email", "fields", "field_merge_tag")
 """422 error keys that are about one contact; ``base`` errors are about the request."""
+
+
+ENCODE_ROWS = 5_000
+"""Contacts encoded to JSON at a time: bounds the memory encoding takes, whatever the batch size."""
 
 
 class MailtrapHook(ContactImportHook):
@@ -143,22 +153,29 @@ class MailtrapHook(ContactImportHook):
                  excluded: list[int]) -> tuple[ContactsPayload, list[RowError], int]:
         """The batch's payload, its rows without an email, and its size.
 
-        Frames are encoded as they arrive and then let go: the batch is held as JSON only.
+        Frames are encoded a slice at a time as they arrive and then let go: the batch is held
+        as JSON, in a temporary file past a megabyte.
         """
-        payloads: list[ContactsPayload] = []
+        objects = SpooledJsonObjects()
+        positions: list[np.ndarray] = []
+        emails: list[pd.Series] = []
         row_errors: list[RowError] = []
         size = 0
         for frame in iter_frames(contacts):
             self.check_batch_size(size + len(frame))
-            if len(frame) == 0:
-                continue
-            if "email" not in frame.columns:
+            if len(frame) and "email" not in frame.columns:
                 raise ConfigurationError("Mailtrap contacts need an 'email' column.")
-            payload, errors = build_contacts(frame, included, excluded, first_index=size)
-            payloads.append(payload)
-            row_errors += errors
+            for start in range(0, len(frame), ENCODE_ROWS):
+                part, errors = build_contacts(frame.iloc[start:start + ENCODE_ROWS], included, excluded,
+                                              first_index=size + start)
+                objects.append(part.objects)
+                positions.append(part.positions)
+                emails.append(part.emails.reset_index(drop=True))
+                row_errors += errors
             size += len(frame)
-        return ContactsPayload.joined(payloads), row_errors, size
+        payload = ContactsPayload(objects, np.concatenate(positions) if positions else np.empty(0, np.int64),
+                                  pd.concat(emails, ignore_index=True) if emails else pd.Series([], dtype=object))
+        return payload, row_errors, size
 
     def _unsent_job(self, submitted: int, row_errors: list[RowError], message: str) -> ImportJob:
         """A finished job for a batch that left nothing to send, so there is no Mailtrap job to poll."""
@@ -239,21 +256,12 @@ class ContactsPayload:
     :param emails: each contact's email as given (read only when Mailtrap refuses contacts).
     """
 
-    objects: pa.StringArray | pa.ChunkedArray
+    objects: pa.StringArray | SpooledJsonObjects
     positions: np.ndarray
     emails: pd.Series
 
     def __len__(self) -> int:
         return len(self.objects)
-
-    @classmethod
-    def joined(cls, payloads: Sequence[ContactsPayload]) -> ContactsPayload:
-        """One payload of several, in order; the objects stay in their own arrays (no copy)."""
-        if not payloads:
-            return cls(pa.chunked_array([], pa.string()), np.empty(0, np.int64), pd.Series([], dtype=object))
-        return cls(pa.chunked_array([payload.objects for payload in payloads], pa.string()),
-                   np.concatenate([payload.positions for payload in payloads]),
-                   pd.concat([payload.emails for payload in payloads], ignore_index=True))
 
     def without(self, positions: Sequence[int]) -> ContactsPayload:
         """The payload without the contacts at these batch positions."""

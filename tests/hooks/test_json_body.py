@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 import requests
 
-from airflow_contacts_provider.hooks.base import JsonBody
+from airflow_contacts_provider.hooks import base
+from airflow_contacts_provider.hooks.base import JsonBody, SpooledJsonObjects
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -54,12 +55,34 @@ def test_no_other_members_and_no_contacts() -> None:
     assert bytes(JsonBody({}, "subscribers", pa.array(["1"]))) == b'{"subscribers":[1]}'
 
 
-def test_chunks_are_joined_without_copies_and_empty_chunks_skipped() -> None:
-    chunks = [pa.array(['{"n":1},', '{"n":2},']), pa.array([], pa.string()), pa.array(['{"n":3},'])]
-    body = JsonBody({}, "contacts", pa.chunked_array(chunks))
-    assert json.loads(bytes(body)) == {"contacts": [{"n": 1}, {"n": 2}, {"n": 3}]}
+def test_objects_kept_in_a_file_make_the_same_body_and_can_be_filtered() -> None:
+    spooled = SpooledJsonObjects()
+    for texts in (['{"n":1},', '{"n":2},'], [], ['{"n":3},', '{"n":"é"},']):
+        spooled.append(pa.array(texts, pa.string()))
+    assert len(spooled) == 4
+    body = JsonBody({"a": 1}, "contacts", spooled)
+    in_memory = JsonBody({"a": 1}, "contacts", pa.array(['{"n":1},', '{"n":2},', '{"n":3},', '{"n":"é"},']))
+    assert bytes(body) == bytes(in_memory)
+    assert json.loads(bytes(body)) == {"a": 1, "contacts": [{"n": 1}, {"n": 2}, {"n": 3}, {"n": "é"}]}
     assert len(body) == len(bytes(body))
-    assert json.loads(bytes(JsonBody({}, "contacts", pa.chunked_array([], pa.string())))) == {"contacts": []}
+    kept = spooled.filter(pa.array([True, False, False, True]))
+    assert json.loads(bytes(JsonBody({}, "contacts", kept))) == {"contacts": [{"n": 1}, {"n": "é"}]}
+    assert json.loads(bytes(JsonBody({}, "contacts", SpooledJsonObjects()))) == {"contacts": []}
+
+
+def test_a_file_past_the_spool_size_is_sent_whole(recorder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "SPOOL_BYTES", 1000)  # on disk, read back in blocks of 1,000 bytes
+    url, received = recorder
+    spooled = SpooledJsonObjects()
+    for start in range(0, 3000, 1000):
+        texts = [json.dumps({"email": f"user{i}@example.com"}) + "," for i in range(start, start + 1000)]
+        spooled.append(pa.array(texts).slice(1))  # a slice: its offsets do not start at 0
+    body = JsonBody({}, "contacts", spooled)
+    with requests.Session() as session:
+        for _ in range(2):  # a retry reads the file again
+            session.post(url, data=body, headers={"Content-Type": "application/json"}).raise_for_status()
+    assert [headers["Content-Length"] for headers, _ in received] == [str(len(body))] * 2
+    assert [len(json.loads(content)["contacts"]) for _, content in received] == [2997, 2997]
 
 
 def test_requests_sends_it_with_a_content_length_and_again_on_a_second_send(recorder: Any) -> None:

@@ -19,6 +19,7 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldType
+from airflow_contacts_provider.hooks import mailtrap
 from airflow_contacts_provider.hooks.mailtrap import MailtrapHook, build_contacts
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus
 from airflow_contacts_provider.json_rows import json_array
@@ -179,6 +180,19 @@ def test_invalid_rows_become_row_errors_and_the_rest_lands(contacts_sandbox: San
     assert (job.rejected, done.created, done.updated, done.over_limit) == (4, 2, 0, 0)
     assert set(stored(contacts_sandbox)) == {"good1@example.com", "good2@example.com"}
     assert contacts_sandbox.submissions("mailtrap") == {"good1@example.com": 1, "good2@example.com": 1}
+
+
+def test_refused_rows_are_found_across_encoded_slices(contacts_sandbox: Sandbox, hook: MailtrapHook,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mailtrap, "ENCODE_ROWS", 2)  # a batch of 7 is encoded in four slices
+    batch = pd.DataFrame({"email": ["a@example.com", "b@example.com", "bad", "c@example.com", None,
+                                    "typed@example.com", "d@example.com"],
+                          "age": [1, 2, 3, 4, 5, "old", 7]})
+    job = hook.submit_import(batch)
+    assert [(e.index, e.reason) for e in job.row_errors] == [
+        (2, "email is invalid"), (4, "email is missing"), (5, "fields contains invalid values: age")]
+    assert wait(hook, job).created == 4
+    assert set(stored(contacts_sandbox)) == {"a@example.com", "b@example.com", "c@example.com", "d@example.com"}
 
 
 def test_duplicate_emails_map_to_their_own_rows(contacts_sandbox: Sandbox, hook: MailtrapHook) -> None:
