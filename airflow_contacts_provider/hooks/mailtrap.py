@@ -305,7 +305,8 @@ def _whole_numbers_as_ints(column: pd.Series) -> pd.Series:
     if not pd.api.types.is_float_dtype(column.dtype):
         return column
     present = column.dropna().to_numpy()
-    if present.size and not (np.all(np.mod(present, 1) == 0) and np.all(np.abs(present) < 2**53)):
+    whole = np.all(np.isfinite(present)) and np.all(np.mod(present, 1) == 0) and np.all(np.abs(present) < 2**53)
+    if present.size and not whole:
         return column
     return column.astype("Int64")
 
