@@ -115,12 +115,13 @@ class SpooledJsonObjects:
         self.nbytes = 0
         """Bytes written, the comma after the last object included."""
 
-    def append(self, objects: pa.StringArray) -> None:
+    def append(self, objects: pa.StringArray | pa.LargeStringArray) -> None:
         """Add objects encoded with a comma after each (``json_objects(..., comma_after=True)``)."""
         if len(objects) == 0:
             return
         _, offsets_buffer, data_buffer = objects.buffers()
-        offsets = np.frombuffer(offsets_buffer, np.int32)[objects.offset:objects.offset + len(objects) + 1]
+        width = np.int64 if pa.types.is_large_string(objects.type) else np.int32
+        offsets = np.frombuffer(offsets_buffer, width)[objects.offset:objects.offset + len(objects) + 1]
         self._file.write(memoryview(data_buffer)[offsets[0]:offsets[-1]])
         self._lengths.append(np.diff(offsets))
         self.nbytes += int(offsets[-1] - offsets[0])
@@ -140,10 +141,10 @@ class SpooledJsonObjects:
     def filter(self, keep: pa.BooleanArray) -> SpooledJsonObjects:
         """The objects where ``keep`` is true, in a new file (this one is read back into memory once)."""
         self._file.seek(0)
-        lengths = np.concatenate(self._lengths) if self._lengths else np.empty(0, np.int32)
-        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
-        objects = pa.StringArray.from_buffers(len(lengths), pa.py_buffer(offsets),
-                                              pa.py_buffer(self._file.read(self.nbytes)))
+        lengths = np.concatenate(self._lengths) if self._lengths else np.empty(0, np.int64)
+        offsets = np.concatenate(([0], np.cumsum(lengths, dtype=np.int64)))
+        objects = pa.LargeStringArray.from_buffers(len(lengths), pa.py_buffer(offsets),
+                                                   pa.py_buffer(self._file.read(self.nbytes)))
         kept = SpooledJsonObjects()
         kept.append(objects.filter(keep))
         return kept
