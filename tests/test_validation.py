@@ -21,9 +21,12 @@ from airflow_contacts_provider.validation import (
     _EMAIL_FAST,
     _EMAIL_LONG_LABEL,
     _EMAIL_SPECIAL_USE,
+    ISO_DATE,
+    ISO_DATETIME,
     ContactValidator,
     SeenEmails,
     _check_email,
+    _format_datetimes,
 )
 from tests.field_specs import MAILTRAP, MIGMA, NOTIFUSE, SENDGRID, by_name
 
@@ -353,3 +356,33 @@ def test_arrow_backed_and_categorical_columns() -> None:
     assert contacts.to_dict("records") == [
         {"email": "c@b.co", "age": 1, "signup": "2023-01-01", "vip": True, "first_name": "A"},
         {"email": "d@b.co", "age": None, "signup": None, "vip": None, "first_name": "B"}]
+
+
+@pytest.mark.parametrize("names", [[" Ann ", "Bo", "Cy"], ["Ann", "", "Cy"], ["Ann", None, "Cy"],
+                                   ["Ann", "x" * 300, "Cy"], ["é", "日本", "\tZo\n"]])
+@pytest.mark.parametrize(("specs", "provider", "column"), [(MAILTRAP, "mailtrap", "first_name"),
+                                                            (SENDGRID, "sendgrid", "first_name"),  # at most 50
+                                                            (MIGMA, "migma", "customFields.note")])
+def test_text_in_string_columns_comes_out_as_from_object_columns(names: list[Any], specs: Any, provider: str,
+                                                                 column: str) -> None:
+    # A clean string column takes a shortcut (a few Arrow calls); it must end where the general path does.
+    emails = ["a@b.co", "b@b.co", "c@b.co"]
+    as_objects = ContactValidator(specs, {"email": "email", "n": column}, provider).validate(
+        chunk(email=emails, n=names))
+    strings = chunk(email=emails, n=names)
+    strings["n"] = strings["n"].astype("str")
+    as_strings = ContactValidator(specs, {"email": "email", "n": column}, provider).validate(strings)
+    pd.testing.assert_frame_equal(as_strings.contacts, as_objects.contacts)
+    pd.testing.assert_frame_equal(as_strings.rejects, as_objects.rejects)
+
+
+@pytest.mark.parametrize("pattern", [ISO_DATE, ISO_DATETIME, "%Y-%m-%dT00:00:00Z", "%m/%d/%Y"])
+def test_dates_are_written_as_strftime_writes_them(pattern: str) -> None:
+    # ISO patterns go through numpy's datetime_as_string, others through pandas' strftime (which,
+    # unlike Python's, pads years to four digits): the same texts either way.
+    stamps = pd.Series(pd.to_datetime(["2020-01-02 03:04:05.999", "0001-01-01 00:00:00", "9999-12-31 23:59:59",
+                                       "2020-01-02 03:04:05.999", "1970-01-01 00:00:00"], format="ISO8601"),
+                       index=[5, 6, 7, 8, 9])
+    written = _format_datetimes(stamps, pattern)
+    assert written.index.tolist() == [5, 6, 7, 8, 9]
+    assert written.tolist() == pd.DatetimeIndex(stamps).strftime(pattern).tolist()
