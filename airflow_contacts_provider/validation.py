@@ -173,6 +173,8 @@ class ValidatedChunk:
 
     def invalid_reasons(self) -> Counter[str]:
         """Invalid rows by reason category, each row once (its problems' categories joined by "; ")."""
+        if self.stats.invalid == 0:
+            return Counter()
         invalid = self.rejects["reason"][self.rejects["kind"] == "invalid"]
         return count_reasons(invalid, per_row=True)
 
