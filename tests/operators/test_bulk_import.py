@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from airflow_contacts_provider.exceptions import (
@@ -21,7 +22,7 @@ from airflow_contacts_provider.exceptions import (
     ProviderAuthError,
 )
 from airflow_contacts_provider.hooks.base import get_contact_hook
-from airflow_contacts_provider.operators.bulk_import import BulkContactImportOperator
+from airflow_contacts_provider.operators.bulk_import import BulkContactImportOperator, _use_lean_allocators
 from airflow_contacts_provider.sandbox import Sandbox
 from tests.operators.e2e import (
     DESTINATIONS,
@@ -176,3 +177,10 @@ def test_a_retry_refuses_to_skip_batches_when_the_source_order_changed(
 
     assert sent() == 0
     assert {contact["_submissions"] for contact in contacts_sandbox.contacts("mailtrap")} == {1}
+
+
+def test_a_sync_allocates_arrow_memory_with_the_c_allocator() -> None:
+    # Arrow's bundled jemalloc keeps freed pages; the C allocator gives them back (and, on glibc,
+    # is held to two arenas). The choice is the task process's own.
+    _use_lean_allocators()
+    assert pa.default_memory_pool().backend_name == "system"
