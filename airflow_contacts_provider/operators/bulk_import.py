@@ -101,7 +101,7 @@ class BulkContactImportOperator(BaseOperator):
     :param batch_size: contacts per request; defaults to, and may not exceed, the provider's limit.
     :param chunk_size: rows read from the source at a time; bounds memory. The default keeps a
         sync of 11-column contacts under 300 MiB peak RSS, Airflow's own 200 included; 50,000
-        is 5-15 % faster for about 50 MiB more (benchmarks/throughput.py).
+        is 10-20 % faster for about 60 MiB more (benchmarks/throughput.py).
     :param wait_for_completion: wait for async import jobs to finish.
     :param deferrable: wait in the triggerer rather than a worker slot.
     :param poll_interval: seconds between job status checks.
