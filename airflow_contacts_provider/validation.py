@@ -389,9 +389,7 @@ class ContactValidator:
 
 def empty_rejects() -> pd.DataFrame:
     """A rejects frame with no rows and the right column types."""
-    empty = {"row_number": np.empty(0, np.int64), "email": np.empty(0, object), "reason": np.empty(0, object),
-             "kind": np.empty(0, object)}
-    return pd.DataFrame({name: empty[name] for name in REJECT_COLUMNS})
+    return pd.DataFrame({name: np.empty(0, np.int64 if name == "row_number" else object) for name in REJECT_COLUMNS})
 
 
 def _row_numbers(chunk: pd.DataFrame) -> np.ndarray:
@@ -852,6 +850,10 @@ def _convert_datetime(kind: _Kind, values: pd.Series, resolved_field: ResolvedFi
     return _format_datetimes(values, formats.date if is_date else formats.datetime), problems
 
 
+_NUMPY_ISO_FORMATS: dict[str, tuple[Literal["D", "s"], str]] = {ISO_DATE: ("D", ""), ISO_DATETIME: ("s", "Z")}
+"""Patterns numpy's ``datetime_as_string`` writes as ``strftime`` does, without a Python call per value."""
+
+
 def _format_datetimes(values: pd.Series, pattern: str) -> pd.Series:
     """Format UTC timestamps, each distinct value once (dates repeat a lot); ISO 8601 by numpy."""
     codes, unique = pd.factorize(values)
@@ -862,10 +864,6 @@ def _format_datetimes(values: pd.Series, pattern: str) -> pd.Series:
     else:
         texts = pd.DatetimeIndex(unique).strftime(pattern).to_numpy(dtype=object)
     return pd.Series(texts[codes], index=values.index, dtype=object)
-
-
-_NUMPY_ISO_FORMATS: dict[str, tuple[Literal["D", "s"], str]] = {ISO_DATE: ("D", ""), ISO_DATETIME: ("s", "Z")}
-"""Patterns numpy's ``datetime_as_string`` writes as ``strftime`` does, without a Python call per value."""
 
 
 def _convert_json(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,

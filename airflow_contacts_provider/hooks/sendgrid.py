@@ -203,13 +203,17 @@ class SendGridMarketingHook(ContactImportHook):
             payload["list_ids"] = [str(list_id) for list_id in list_ids]
 
         keys_file = self._email_keys.new_path(".u64")
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file:
-            with open(keys_file, "wb") as keys:
-                count, size = self._write_gzip_csv(itertools.chain([first], frames), columns, date_columns,
-                                                   file, keys)
-            job = self.request("PUT", IMPORTS_PATH, json=payload).json()
-            job_id = str(job["job_id"])
-            self._upload(job["upload_uri"], job.get("upload_headers") or [], file, size)
+        try:
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file:
+                with open(keys_file, "wb") as keys:
+                    count, size = self._write_gzip_csv(itertools.chain([first], frames), columns, date_columns,
+                                                       file, keys)
+                job = self.request("PUT", IMPORTS_PATH, json=payload).json()
+                job_id = str(job["job_id"])
+                self._upload(job["upload_uri"], job.get("upload_headers") or [], file, size)
+        except BaseException:
+            keys_file.unlink(missing_ok=True)  # a batch refused or not sent keeps no keys
+            raise
         self._submitted[job_id] = _Submitted(count, keys_file)
         self.log.info("%s: uploaded %d contacts (%d bytes gzip) as import job %s",
                       self.hook_name, count, size, job_id)

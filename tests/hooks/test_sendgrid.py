@@ -223,10 +223,13 @@ def test_file_over_the_byte_limit_is_refused_before_upload(contacts_sandbox: San
         max_batch_bytes = 64
 
     frame = pd.DataFrame({"email": [f"user{i}@example.com" for i in range(200)]})
+    hook = SmallFileHook(backoff_base=0.01)
     with pytest.raises(BatchTooLargeError, match="Nothing was sent"):
-        SmallFileHook(backoff_base=0.01).submit_import(frame)
+        hook.submit_import(frame)
     sg = account(contacts_sandbox.state)
     assert sg.calls["PUT contacts/imports"] == 0 and sg.imports == {}
+    keys_directory = hook._email_keys.directory
+    assert keys_directory is not None and list(keys_directory.iterdir()) == [], "the refused batch kept no keys"
 
 
 def test_a_file_the_service_finds_too_large_fails_the_job(contacts_sandbox: Sandbox) -> None:
