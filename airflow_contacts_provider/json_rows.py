@@ -92,16 +92,26 @@ def comma_joined(objects: pa.StringArray) -> pa.Buffer:
     """
     if len(objects) == 0:
         return pa.py_buffer(b"")
-    _, offsets_buffer, data_buffer = objects.buffers()
-    offsets = np.frombuffer(offsets_buffer, np.int32)[objects.offset:objects.offset + len(objects) + 1]
+    offsets, data_buffer = text_buffers(objects)
     comma_after = (
-        objects.null_count == 0 and data_buffer is not None and bool((offsets[1:] > offsets[:-1]).all())
+        objects.null_count == 0 and bool((offsets[1:] > offsets[:-1]).all())
         and bool((np.frombuffer(data_buffer, np.uint8)[offsets[1:] - 1] == _COMMA).all())
     )
     if comma_after:
         return data_buffer.slice(int(offsets[0]), int(offsets[-1] - offsets[0]) - 1)
     whole = pa.ListArray.from_arrays(pa.array([0, len(objects)], pa.int32()), objects)
     return pc.binary_join(whole, ",")[0].as_buffer()
+
+
+def text_buffers(texts: pa.StringArray | pa.LargeStringArray) -> tuple[np.ndarray, pa.Buffer]:
+    """Where each text starts and ends in the data buffer (``len(texts) + 1`` offsets), and that buffer.
+
+    The offsets are the array's own, a slice's included: no copy.
+    """
+    _, offsets_buffer, data_buffer = texts.buffers()
+    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, width)[texts.offset:texts.offset + len(texts) + 1]
+    return offsets, data_buffer if data_buffer is not None else pa.py_buffer(b"")
 
 
 def _members(frame: pd.DataFrame, members: Mapping[str, Member], enc_hook: EncHook) -> tuple[Pieces, bool]:
@@ -216,9 +226,8 @@ def _escaped(values: pa.StringArray) -> pa.StringArray:
     """
     if len(values) == 0:
         return values
-    _, offsets_buffer, data_buffer = values.buffers()
-    offsets = np.frombuffer(offsets_buffer, np.int32)[values.offset:values.offset + len(values) + 1]
-    data = np.frombuffer(data_buffer, np.uint8)[offsets[0]:offsets[-1]] if data_buffer else np.empty(0, np.uint8)
+    offsets, data_buffer = text_buffers(values)
+    data = np.frombuffer(data_buffer, np.uint8)[offsets[0]:offsets[-1]]
     escaped = values
     for character in (_BACKSLASH, _QUOTE):
         if (data == character).any():

@@ -40,7 +40,7 @@ from airflow_contacts_provider.exceptions import (
 )
 from airflow_contacts_provider.fields import FieldSpec
 from airflow_contacts_provider.import_job import ImportJob
-from airflow_contacts_provider.json_rows import comma_joined
+from airflow_contacts_provider.json_rows import comma_joined, text_buffers
 
 Contacts: TypeAlias = "pd.DataFrame | Iterable[pd.DataFrame] | Sequence[Mapping[str, Any]]"
 """Flat contact records keyed by destination field name (see ``FieldSpec.name``): a frame,
@@ -119,9 +119,7 @@ class SpooledJsonObjects:
         """Add objects encoded with a comma after each (``json_objects(..., comma_after=True)``)."""
         if len(objects) == 0:
             return
-        _, offsets_buffer, data_buffer = objects.buffers()
-        width = np.int64 if pa.types.is_large_string(objects.type) else np.int32
-        offsets = np.frombuffer(offsets_buffer, width)[objects.offset:objects.offset + len(objects) + 1]
+        offsets, data_buffer = text_buffers(objects)
         self._file.write(memoryview(data_buffer)[offsets[0]:offsets[-1]])
         self._lengths.append(np.diff(offsets))
         self.nbytes += int(offsets[-1] - offsets[0])
