@@ -19,7 +19,6 @@ from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from airflow.sdk import ObjectStoragePath
 
 from airflow_contacts_provider.import_job import reason_category as blank_addresses
@@ -182,6 +181,8 @@ class RejectsWriter:
     def _encode(self, frame: pd.DataFrame) -> bytes:
         if self.format == "csv":
             return frame.to_csv(index=False).encode("utf-8")
+        import pyarrow.parquet as pq  # here, not at the top: it costs a sync writing CSV 4 MiB
+
         buffer = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(frame, schema=_SCHEMA, preserve_index=False), buffer)
         return buffer.getvalue()

@@ -13,7 +13,6 @@ from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
-import pyarrow.parquet as pq
 from airflow.sdk import ObjectStoragePath
 from fsspec.utils import infer_compression
 
@@ -45,6 +44,8 @@ def _read_json_lines(
 
 def _read_parquet(handle: IO[bytes], chunk_size: int, read_options: dict[str, Any]) -> Iterator[pd.DataFrame]:
     """The file's own column types, dates as ``datetime.date`` (pyarrow's default, as SQL drivers give)."""
+    import pyarrow.parquet as pq  # here, not at the top: it costs every other sync 4 MiB
+
     for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_size, **read_options):
         yield batch.to_pandas()
 
