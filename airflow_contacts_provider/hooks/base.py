@@ -186,6 +186,22 @@ class JsonBody:
         return b"".join(self)
 
 
+class HeaderAuth(requests.auth.AuthBase):
+    """The connection's credentials as requests' ``auth`` (no headers for an unauthenticated request).
+
+    Given no ``auth``, requests looks the host up in ``~/.netrc`` (or ``$NETRC``) and sends what
+    it finds as Basic auth in place of the token; a ``default`` entry matches every host, the
+    upload URLs too. Credentials must come from the Airflow connection alone.
+    """
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.headers = dict(headers)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self.headers)
+        return request
+
+
 class RateLimiter:
     """A sliding-window limit on requests, shared by every hook of one account in this process."""
 
@@ -455,14 +471,14 @@ class ContactImportHook(BaseHook, ABC):
         ``data`` may be bytes or a callable returning a fresh body (an iterator is
         consumed by the first attempt, so a retry needs a new one).
         """
-        all_headers = {**(self.auth_headers() if authenticated else {}), **(headers or {})}
+        auth = HeaderAuth(self.auth_headers() if authenticated else {})
         url = self.url(path)
 
         def send() -> requests.Response:
             if self.limiter is not None and authenticated:
                 self.limiter.acquire()
             body = data() if callable(data) else data
-            return self.session.request(method, url, json=json, data=body, headers=all_headers,
+            return self.session.request(method, url, json=json, data=body, headers=headers, auth=auth,
                                         params=params, timeout=self.timeout)
 
         response = Retrying(**self._retry_settings())(send)

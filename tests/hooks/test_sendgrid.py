@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -82,6 +83,20 @@ def test_import_creates_then_updates(contacts_sandbox: Sandbox) -> None:
     assert contacts["bob@example.com"]["first_name"] == "Bob"  # left empty: kept
     assert contacts["cid@example.com"]["first_name"] == "Cid"
     assert contacts["ann@example.com"]["_submissions"] == 2
+
+
+def test_a_netrc_entry_does_not_replace_the_connections_credentials(
+    contacts_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # requests sends a matching ~/.netrc entry as Basic auth unless given auth of its own: the
+    # API would refuse it (401), and the upload URL refuses any Authorization header (400).
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login someone password not-the-token\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    hook = make_hook()
+    done = wait(hook, hook.submit_import(CONTACTS))
+    assert (done.status, done.created) == (ImportStatus.SUCCEEDED, 3)
 
 
 def test_dates_and_awkward_text_are_written_as_sendgrid_reads_them(contacts_sandbox: Sandbox) -> None:
