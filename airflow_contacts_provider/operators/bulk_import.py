@@ -232,16 +232,17 @@ class BulkContactImportOperator(BaseOperator):
             progress.batch_sent(sequence, reconciliation.rows_read, digest.size)
 
         # Chunks are read (in a thread of their own, see _validated) and validated in a reader
-        # thread, up to two chunks ahead, while batches are encoded and sent: from this thread one
-        # at a time (a batch streamed to its hook), or, for a provider that takes several at once
-        # (``concurrent_requests``), from that many sender threads, results taken in order.
+        # thread, a chunk ahead (two measured no faster, and 3 MiB more), while batches are encoded
+        # and sent: from this thread one at a time (a batch streamed to its hook), or, for a
+        # provider that takes several at once (``concurrent_requests``), from that many sender
+        # threads, results taken in order.
         # Leaving the block stops the reader and closes the source (a suspended stream would keep
         # its cursor, transaction and locks open) and waits for the batches in flight.
         concurrency = hook.concurrent_requests
         in_flight: deque[tuple[Future[ImportJob], int, BatchDigest]] = deque()
         validated = self._validated(source, validator, reconciliation, rejects)
         with ThreadPoolExecutor(concurrency, thread_name_prefix="contacts-sender") as senders, \
-                ReadAhead(validated, name="contacts-reader") as contacts:
+                ReadAhead(validated, depth=1, name="contacts-reader") as contacts:
             cutter = BatchCutter(contacts, batch_size)
             sequence = 0
             while cutter.has_more():
