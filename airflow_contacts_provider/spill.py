@@ -13,7 +13,7 @@ class SpilledArrays:
     """Arrays saved as ``.npy`` files in a temporary directory of this object's, removed with it.
 
     For what a sync keeps for every contact until later (the duplicate check's full runs,
-    SendGrid's email keys of files still importing): memory then follows a chunk, not the
+    SendGrid's import files while their jobs run): memory then follows a chunk, not the
     table. Read a file back with ``np.load`` (``mmap_mode="r"`` maps it without a copy).
 
     :param prefix: the directory's name prefix, to tell whose files they are.

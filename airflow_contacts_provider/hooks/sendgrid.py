@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import itertools
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,10 +60,12 @@ GZIP_LEVEL = 1
 """ISA-L's level 1 (igzip, standard gzip output) compresses a contacts CSV about 9x, over three
 times as fast as zlib's level 1: the upload goes to S3, where bandwidth is cheaper than our CPU time."""
 
-SPOOL_BYTES = 1024**2
-"""Compressed files up to this size stay in memory; larger ones go to a temporary file."""
-
 WRITE_OPTIONS = pacsv.WriteOptions(include_header=False)
+READ_EMAILS = {
+    "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+    "convert_options": pacsv.ConvertOptions(include_columns=["email"], column_types={"email": pa.string()}),
+}
+"""How an import file's emails are read back: only that column, as text, values spanning lines allowed."""
 REASON_COLUMNS = ("error", "errors", "error_message", "reason", "message")
 S3_CODE = re.compile(r"<Code>(.*?)</Code>", re.S)
 S3_MESSAGE = re.compile(r"<Message>(.*?)</Message>", re.S)
@@ -74,16 +75,30 @@ S3_MESSAGE = re.compile(r"<Message>(.*?)</Message>", re.S)
 class _Submitted:
     """What this hook sent in one job, to give each rejected row its position in the batch.
 
-    Email keys, not the emails: 8 bytes a contact instead of a string (8 MB for a million-row
-    batch). They go to a temporary file frame by frame as the file is written and wait there
-    until the job finishes, so neither a file's keys nor every pending file's are in memory.
+    The import file itself is kept on disk until the job finishes: when SendGrid reports
+    rejected rows, their emails are looked up in it, block by block. Nothing is computed per
+    contact for the rows SendGrid accepts.
     """
 
     count: int
-    keys_file: Path
+    import_file: Path
 
-    def email_keys(self) -> np.ndarray:
-        return np.fromfile(self.keys_file, dtype=np.uint64)
+    def positions(self, emails: Sequence[str]) -> np.ndarray:
+        """The row of the file where each email (trimmed, any case) first appears, -1 where none does."""
+        keys = _normalised(pa.array(emails, pa.string()))
+        wanted = pc.unique(keys)
+        first = np.full(len(wanted), -1)
+        offset = 0
+        with pacsv.open_csv(pa.input_stream(self.import_file, compression="gzip"), **READ_EMAILS) as blocks:
+            for block in blocks:
+                found = pc.index_in(_normalised(block.column(0)), value_set=wanted)
+                codes = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+                rows = np.flatnonzero(codes >= 0)
+                new, earliest = np.unique(codes[rows], return_index=True)
+                unset = first[new] < 0
+                first[new[unset]] = offset + rows[earliest[unset]]
+                offset += block.num_rows
+        return first[pc.index_in(keys, value_set=wanted).to_numpy()]
 
 
 class _UploadBody:
@@ -142,7 +157,7 @@ class SendGridMarketingHook(ContactImportHook):
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)
         self._submitted: dict[str, _Submitted] = {}
-        self._email_keys = SpilledArrays(prefix="sendgrid-email-keys-")
+        self._import_files = SpilledArrays(prefix="sendgrid-import-files-")
 
     # -- fields ------------------------------------------------------------------------
 
@@ -202,27 +217,24 @@ class SendGridMarketingHook(ContactImportHook):
         if list_ids:
             payload["list_ids"] = [str(list_id) for list_id in list_ids]
 
-        keys_file = self._email_keys.new_path(".u64")
+        import_file = self._import_files.new_path(".csv.gz")
         try:
-            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file:
-                with open(keys_file, "wb") as keys:
-                    count, size = self._write_gzip_csv(itertools.chain([first], frames), columns, date_columns,
-                                                       file, keys)
+            with open(import_file, "w+b") as file:
+                count, size = self._write_gzip_csv(itertools.chain([first], frames), columns, date_columns, file)
                 job = self.request("PUT", IMPORTS_PATH, json=payload).json()
                 job_id = str(job["job_id"])
                 self._upload(job["upload_uri"], job.get("upload_headers") or [], file, size)
         except BaseException:
-            keys_file.unlink(missing_ok=True)  # a batch refused or not sent keeps no keys
+            import_file.unlink(missing_ok=True)  # a batch refused or not sent leaves no file
             raise
-        self._submitted[job_id] = _Submitted(count, keys_file)
+        self._submitted[job_id] = _Submitted(count, import_file)
         self.log.info("%s: uploaded %d contacts (%d bytes gzip) as import job %s",
                       self.hook_name, count, size, job_id)
         return ImportJob(provider=self.provider, job_id=job_id, status=ImportStatus.PENDING, submitted=count)
 
     def _write_gzip_csv(self, frames: Iterable[pd.DataFrame], columns: list[str], date_columns: set[str],
-                        file: IO[bytes], keys: IO[bytes]) -> tuple[int, int]:
-        """Stream the frames as CSV through gzip into ``file``, slice by slice, and each row's email
-        key (see :func:`_email_keys`) into ``keys``.
+                        file: IO[bytes]) -> tuple[int, int]:
+        """Stream the frames as CSV through gzip into ``file``, slice by slice.
 
         Returns the row count and the file size.
         The header is written plainly (field names are letters, digits and underscores); values
@@ -237,7 +249,6 @@ class SendGridMarketingHook(ContactImportHook):
                 if sorted(frame.columns) != sorted(columns):
                     raise MappingError(f"{self.hook_name}: every frame of a batch needs the columns {columns}; "
                                        f"one has {list(frame.columns)}.")
-                keys.write(_email_keys(frame["email"]).tobytes())
                 ordered = frame[columns]
                 for start in range(0, len(frame), SLICE_ROWS):
                     pacsv.write_csv(_arrow_slice(ordered.iloc[start:start + SLICE_ROWS], date_columns),
@@ -309,10 +320,9 @@ class SendGridMarketingHook(ContactImportHook):
             return ImportJob(provider=self.provider, job_id=job_id, status=ImportStatus.PENDING, submitted=count)
 
         self._submitted.pop(job_id, None)
-        email_keys = submitted.email_keys() if submitted is not None and errors_csv is not None else None
+        row_errors, job_reasons = _read_errors(errors_csv, submitted)
         if submitted is not None:
-            submitted.keys_file.unlink(missing_ok=True)
-        row_errors, job_reasons = _read_errors(errors_csv, email_keys)
+            submitted.import_file.unlink(missing_ok=True)
         notes = [] if errors_url is None or errors_csv is not None else [
             "the errors file at errors_url could not be read (expired link?)"]
         if status == "failed":
@@ -366,13 +376,12 @@ def _errors_url(body: Mapping[str, Any]) -> str | None:
     return str(url) if url else None
 
 
-def _email_keys(emails: pd.Series) -> np.ndarray:
-    """A 64-bit hash of each trimmed, lower-cased email, to find an errors file's rows in the batch."""
-    normalised = emails.astype("string").str.strip().str.lower()
-    return pd.util.hash_array(normalised.to_numpy(dtype=object, na_value=""), categorize=False)
+def _normalised(emails: pa.Array) -> pa.Array:
+    """Emails trimmed and lower-cased (missing ones empty), as SendGrid tells contacts apart."""
+    return pc.fill_null(pc.utf8_lower(pc.utf8_trim_whitespace(emails)), "")
 
 
-def _read_errors(text: str | None, email_keys: np.ndarray | None) -> tuple[list[RowError], list[str]]:
+def _read_errors(text: str | None, submitted: _Submitted | None) -> tuple[list[RowError], list[str]]:
     """Row errors of an errors file, and the reasons given for the job as a whole (no email).
 
     Rows are matched to their position in the batch by email (case-insensitive, first
@@ -392,11 +401,7 @@ def _read_errors(text: str | None, email_keys: np.ndarray | None) -> tuple[list[
     job_reasons = list(dict.fromkeys(reasons[for_job]))
     found, reasons = found[~for_job], reasons[~for_job]
 
-    positions = np.full(len(found), -1)
-    if email_keys is not None and len(found):
-        first = pd.Series(np.arange(len(email_keys)), index=pd.Index(email_keys))
-        first = first[~first.index.duplicated()]
-        positions = first.reindex(_email_keys(found)).fillna(-1).astype(int).to_numpy()
+    positions = submitted.positions(found.tolist()) if submitted is not None and len(found) else np.full(len(found), -1)
     row_errors = [
         RowError(email=email, index=int(position) if position >= 0 else None, reason=reason)
         for email, position, reason in zip(found.tolist(), positions.tolist(), reasons.tolist(), strict=True)

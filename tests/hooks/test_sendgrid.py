@@ -19,6 +19,7 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldType
+from airflow_contacts_provider.hooks import sendgrid
 from airflow_contacts_provider.hooks.sendgrid import SendGridMarketingHook
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus
 from airflow_contacts_provider.sandbox.sendgrid import account
@@ -137,11 +138,11 @@ def test_rejected_rows_come_back_with_their_batch_position(contacts_sandbox: San
         "dob": [None, None, None, "1990-31-01", None],
     }, index=[100, 101, 102, 103, 104])  # a source chunk's index: positions still count from 0
     job = hook.submit_import(frame)
-    keys_directory = hook._email_keys.directory
-    assert keys_directory is not None
-    assert len(list(keys_directory.iterdir())) == 1, "the batch's email keys wait on disk, not in memory"
+    files = hook._import_files.directory
+    assert files is not None
+    assert len(list(files.iterdir())) == 1, "the import file waits on disk, to place the rows SendGrid rejects"
     done = wait(hook, job)
-    assert list(keys_directory.iterdir()) == [], "and go once the job has finished"
+    assert list(files.iterdir()) == [], "and goes once the job has finished"
     assert done.status is ImportStatus.SUCCEEDED
     assert (done.created, done.updated, done.rejected) == (2, 0, 3)
     assert_accounted(done)
@@ -149,6 +150,18 @@ def test_rejected_rows_come_back_with_their_batch_position(contacts_sandbox: San
         ("not-an-email", 1), ("n@example.com", 2), ("d@example.com", 3)]
     assert "number" in done.row_errors[1].reason and "MM/DD/YYYY" in done.row_errors[2].reason
     assert set(stored(contacts_sandbox)) == {"ok@example.com", "ok2@example.com"}
+
+
+def test_rejected_emails_are_placed_by_reading_the_import_file_back(tmp_path: Path) -> None:
+    emails = [f"user{i}@example.com" for i in range(120_000)]  # a file of several read blocks
+    emails[5], emails[100_000] = "Twice@Example.com", "twice@example.com"
+    cities = ["line one\nline two" if i % 7 == 0 else "Paris" for i in range(len(emails))]
+    path = tmp_path / "import.csv.gz"
+    with open(path, "w+b") as file:
+        make_hook()._write_gzip_csv([pd.DataFrame({"email": emails, "city": cities})], ["email", "city"], set(), file)
+    found = sendgrid._Submitted(len(emails), path).positions(
+        [" USER119999@example.com", "twice@example.com", "nobody@example.com", "user70000@example.com"])
+    assert found.tolist() == [119_999, 5, -1, 70_000]
 
 
 def test_a_batch_whose_rows_all_fail_is_a_failed_job(contacts_sandbox: Sandbox) -> None:
@@ -243,8 +256,8 @@ def test_file_over_the_byte_limit_is_refused_before_upload(contacts_sandbox: San
         hook.submit_import(frame)
     sg = account(contacts_sandbox.state)
     assert sg.calls["PUT contacts/imports"] == 0 and sg.imports == {}
-    keys_directory = hook._email_keys.directory
-    assert keys_directory is not None and list(keys_directory.iterdir()) == [], "the refused batch kept no keys"
+    files = hook._import_files.directory
+    assert files is not None and list(files.iterdir()) == [], "the refused batch left no file"
 
 
 def test_a_file_the_service_finds_too_large_fails_the_job(contacts_sandbox: Sandbox) -> None:
