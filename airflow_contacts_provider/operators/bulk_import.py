@@ -99,9 +99,10 @@ class BulkContactImportOperator(BaseOperator):
         SendGrid list ids, Migma tags).
     :param exclude_list_ids: Mailtrap only: lists to remove every contact from.
     :param batch_size: contacts per request; defaults to, and may not exceed, the provider's limit.
-    :param chunk_size: rows read from the source at a time; bounds memory. The default keeps a
-        sync of 11-column contacts under 300 MiB peak RSS, Airflow's own 200 included; 50,000
-        is 10-20 % faster for about 60 MiB more (benchmarks/throughput.py).
+    :param chunk_size: rows read from the source at a time; bounds memory. At the default a
+        sync of 11-column contacts holds 60-80 MiB beyond what the worker held before (200-240
+        MiB with Airflow, pandas and pyarrow imported); 50,000 is 10-20 % faster for about 60
+        MiB more (benchmarks/throughput.py).
     :param wait_for_completion: wait for async import jobs to finish.
     :param deferrable: wait in the triggerer rather than a worker slot.
     :param poll_interval: seconds between job status checks.
