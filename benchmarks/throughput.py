@@ -301,7 +301,7 @@ def write_report(results: list[dict[str, Any]], started: dt.datetime, seconds: f
         check = "ok" if received == expected == r["sent"] == r["read"] else f"sink got {received:,} of {expected:,}"
         name = label(r["path"], r["provider"]).replace("|", "\\|")  # a pipe would end the cell
         lines.append(
-            f"| {r['rows']:,} | {name} | {r.get('runs', 1)} | {r['seconds']:.2f} | {r['cpu']:.2f} | "
+            f"| {r['rows']:,} | {name} | {r['runs']} | {r['seconds']:.2f} | {r['cpu']:.2f} | "
             f"{r['rows'] / r['seconds']:,.0f} | {r['peak_mib']:.0f} | {ratio_hand} | {ratio_floor} | "
             f"{r.get('requests', '')} | {check} |"
         )
