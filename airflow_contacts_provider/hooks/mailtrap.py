@@ -279,10 +279,13 @@ def build_contacts(frame: pd.DataFrame, included: list[int], excluded: list[int]
     positions count from ``first_index``, the frame's first row's index in the batch.
     """
     missing_email = frame["email"].isna().to_numpy()
-    sendable = frame.loc[~missing_email] if missing_email.any() else frame.copy(deep=False)
-    for column in sendable.columns:
-        if column != "email":
-            sendable[column] = _whole_numbers_as_ints(sendable[column])
+    sendable = frame.loc[~missing_email] if missing_email.any() else frame
+    as_ints = {column: ints for column in sendable.columns
+               if column != "email" and (ints := _whole_numbers_as_ints(sendable[column])) is not None}
+    if as_ints:
+        sendable = sendable.copy(deep=False)
+        for column, ints in as_ints.items():
+            sendable[column] = ints
     members: dict[str, Member] = {
         "email": "email",
         "fields": Nested({str(column): column for column in sendable.columns if column != "email"}),
@@ -297,18 +300,18 @@ def build_contacts(frame: pd.DataFrame, included: list[int], excluded: list[int]
     return payload, errors
 
 
-def _whole_numbers_as_ints(column: pd.Series) -> pd.Series:
-    """A float column holding only whole numbers, as nullable integers.
+def _whole_numbers_as_ints(column: pd.Series) -> pd.Series | None:
+    """A float column holding only whole numbers, as nullable integers; ``None`` for any other column.
 
     pandas turns an integer column with gaps into floats; Mailtrap integer fields refuse
     ``3.0``, while float fields accept ``3``.
     """
     if not pd.api.types.is_float_dtype(column.dtype):
-        return column
+        return None
     present = column.dropna().to_numpy()
     whole = np.all(np.isfinite(present)) and np.all(np.mod(present, 1) == 0) and np.all(np.abs(present) < 2**53)
     if present.size and not whole:
-        return column
+        return None
     return column.astype("Int64")
 
 
