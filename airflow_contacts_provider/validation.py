@@ -43,7 +43,7 @@ from airflow_contacts_provider.exceptions import MappingError
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.mapping import EMAIL_FIELD, FieldMapping, ResolvedField, ResolvedMapping
 from airflow_contacts_provider.rejects import REJECT_COLUMNS, count_reasons
-from airflow_contacts_provider.spill import SpilledArrays
+from airflow_contacts_provider.spill import SpillDirectory
 
 ISO_DATE = "%Y-%m-%d"
 ISO_DATETIME = "%Y-%m-%dT%H:%M:%SZ"
@@ -201,7 +201,7 @@ class SeenEmails:
     def __init__(self) -> None:
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # the run being filled
         self._full: list[tuple[Path, Path]] = []  # full runs' hashes and rows, on disk
-        self._spill = SpilledArrays(prefix="contacts-seen-emails-")
+        self._spill = SpillDirectory(prefix="contacts-seen-emails-")
         self._filter = np.zeros(1 << max(self.FILTER_BITS - 3, 0), dtype=np.uint8)
         self._count = 0
 

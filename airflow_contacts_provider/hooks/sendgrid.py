@@ -38,7 +38,7 @@ from airflow_contacts_provider.exceptions import (
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, RetryPolicy, iter_frames
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
-from airflow_contacts_provider.spill import SpilledArrays
+from airflow_contacts_provider.spill import SpillDirectory
 
 IMPORTS_PATH = "/v3/marketing/contacts/imports"
 FIELD_DEFINITIONS_PATH = "/v3/marketing/field_definitions"
@@ -157,7 +157,7 @@ class SendGridMarketingHook(ContactImportHook):
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)
         self._submitted: dict[str, _Submitted] = {}
-        self._import_files = SpilledArrays(prefix="sendgrid-import-files-")
+        self._import_files = SpillDirectory(prefix="sendgrid-import-files-")
 
     # -- fields ------------------------------------------------------------------------
 
