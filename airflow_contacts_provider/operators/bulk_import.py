@@ -220,7 +220,7 @@ class BulkContactImportOperator(BaseOperator):
         reconciliation = Reconciliation(provider=hook.provider, rejects_path=self.rejects_path)
         rejects = RejectsWriter(self.rejects_path) if self.rejects_path else None
         validator = ContactValidator(field_specs, FieldMapping(self.mapping, self.email_column), hook.provider)
-        progress = Progress(self.log, total_rows=source.count_rows())
+        progress = Progress(self.log)
         submitted: list[ImportJob] = []
         row_numbers: dict[str, RowRanges] = {}
 

@@ -40,10 +40,6 @@ class ContactSource(ABC):
         """The source as an OpenLineage dataset: (namespace, name)."""
         return "contacts-source", self.describe()
 
-    def count_rows(self) -> int | None:
-        """How many rows the source holds, when it can tell cheaply (for progress and ETA)."""
-        return None
-
     @abstractmethod
     def describe(self) -> str:
         """A name for logs and lineage (the SQL, the path): never credentials."""

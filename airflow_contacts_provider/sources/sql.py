@@ -342,23 +342,6 @@ class SqlSource(ContactSource):
         where = f"{connection.host or ''}:{connection.port}" if connection.port else (connection.host or "")
         return f"{connection.conn_type}://{where}", " ".join(self.sql.split())
 
-    def count_rows(self) -> int | None:
-        """The query's row count, from the database (one extra query before the sync).
-
-        Asked on the hook's DB-API connection rather than with ``hook.get_first``, whose
-        hook-lineage report loads Airflow's plugins on first use (0.8 s, ten times the
-        count of a million rows) and would record the count as one more read of the source.
-        """
-        query = f"SELECT COUNT(*) FROM ({self.sql.strip().rstrip(';')}) AS contacts_to_count"
-        with closing(self.get_hook().get_conn()) as connection:
-            cursor = connection.cursor()
-            if self.parameters is None:
-                cursor.execute(query)
-            else:
-                cursor.execute(query, self.parameters)
-            row = cursor.fetchone()
-        return int(row[0]) if row else None
-
     def get_hook(self) -> DbApiHook:
         """The connection's SQL hook; refuses connections that are not SQL databases.
 

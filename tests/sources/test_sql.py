@@ -113,13 +113,6 @@ def test_sqlite_query_parameters(sqlite_conn_id: str) -> None:
     assert read_all(source, 3)["email"].tolist() == [f"user{row}@example.com" for row in range(20, 25)]
 
 
-def test_sqlite_count_rows(sqlite_conn_id: str) -> None:
-    create_contacts(sqlite_conn_id, "contacts", ["INTEGER", "TEXT", "TEXT", "DATE", "REAL", "INTEGER", "INTEGER"], 25)
-
-    assert SqlSource(sqlite_conn_id, "SELECT * FROM contacts;").count_rows() == 25
-    assert SqlSource(sqlite_conn_id, "SELECT * FROM contacts WHERE id >= ?", parameters=(20,)).count_rows() == 5
-
-
 def test_sqlite_empty_result_yields_no_chunks(sqlite_conn_id: str) -> None:
     sql_hook(sqlite_conn_id).run("CREATE TABLE contacts (email TEXT)")
 
@@ -173,7 +166,6 @@ def test_postgres_query_parameters_and_empty_result(
     source = SqlSource(postgres_conn_id, sql, parameters={"first": 22, "like": "user%"})
 
     assert read_all(source, 10)["email"].tolist() == ["user22@example.com", "user23@example.com", "user24@example.com"]
-    assert source.count_rows() == 3
     assert read_chunks(SqlSource(postgres_conn_id, sql, parameters={"first": 1000, "like": "%"}), 10) == []
 
 
@@ -198,14 +190,6 @@ def test_postgres_parameters_are_quoted_in_by_the_hooks_driver(driver: str) -> N
         assert sql == "SELECT 'it''s' AS a, 3 AS b, '100%' AS c"
         named = _inline_parameters(connection, "SELECT %(x)s, %(x)s", {"x": date(2024, 1, 2)})
         assert named.startswith("SELECT '2024-01-02'")
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("sql", ["SELECT id FROM {table} WHERE id < 20", "SELECT id FROM {table} WHERE id < 20; "])
-def test_postgres_count_rows(postgres_conn_id: str, postgres_table: str, sql: str) -> None:
-    create_contacts(postgres_conn_id, postgres_table, POSTGRES_TYPES, 25)
-
-    assert SqlSource(postgres_conn_id, sql.format(table=postgres_table)).count_rows() == 20
 
 
 def postgres_sessions(observer_conn_id: str, application_name: str) -> list[tuple[str, str]]:
