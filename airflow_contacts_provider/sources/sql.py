@@ -33,6 +33,7 @@ from airflow_contacts_provider.sources.base import ContactSource
 
 if TYPE_CHECKING:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
+    from airflow.sdk import Connection
 
 SqlParameters = Mapping[str, Any] | Sequence[Any]
 
@@ -134,36 +135,42 @@ def _adbc_postgres() -> ModuleType | None:
     return adbc_driver_postgresql
 
 
-def _reads_through_adbc(hook: DbApiHook) -> bool:
+POSTGRES_HOOK_EXTRAS = frozenset({
+    "iam", "redshift", "redshift-serverless", "cursor", "cluster-identifier", "workgroup-name", "aws_conn_id",
+    "sqlalchemy_scheme", "sqlalchemy_query", "azure_conn_id",
+})
+"""Extra keys the Postgres hook reads itself instead of passing them to libpq (its ``ignored_extra_options``).
+
+Listed here so that a plain PostgreSQL read through ADBC needs only the connection: the hook's
+module imports both psycopg drivers, about 12 MiB resident for connections ADBC makes itself.
+A test checks this list against the installed hook's.
+"""
+
+
+def _reads_through_adbc(connection: Connection) -> bool:
     """Whether to read through ADBC: a PostgreSQL connection, not to Redshift, with the driver installed."""
-    if hook.conn_type != "postgres":
+    if connection.conn_type != "postgres":
         return False
-    extra = hook.connection.extra_dejson
+    extra = connection.extra_dejson
     return not any(extra.get(flag) for flag in REDSHIFT_EXTRAS) and _adbc_postgres() is not None
 
 
-def _libpq_settings(hook: PostgresHook) -> dict[str, str]:
+def _libpq_settings(connection: Connection) -> dict[str, str]:
     """The settings ``PostgresHook.get_conn`` gives psycopg, as libpq keywords.
 
     Host, port, login, password, the schema as database, then every key of the extra
     but the hook's own (``iam``, ``cursor``, ...): ``sslmode``, ``sslrootcert``,
-    ``connect_timeout``, ``application_name``, ``options``... An IAM connection gets
-    the token the hook would log in with.
+    ``connect_timeout``, ``application_name``, ``options``... An IAM connection (AWS or
+    Azure) gets the token the hook would log in with, from the hook.
     """
-    connection = hook.connection
     extra = connection.extra_dejson
     login, password, port = connection.login, connection.password, connection.port
     if extra.get("iam", False):
-        login, password, port = hook.get_iam_token(connection)
+        login, password, port = cast("PostgresHook", connection.get_hook()).get_iam_token(connection)
     settings: dict[str, Any] = {
-        "host": connection.host,
-        "port": port,
-        "user": login,
-        "password": password,
-        "dbname": hook.database or connection.schema,
-        "options": hook.options,
+        "host": connection.host, "port": port, "user": login, "password": password, "dbname": connection.schema,
     }
-    settings.update((key, value) for key, value in extra.items() if key not in hook.ignored_extra_options)
+    settings.update((key, value) for key, value in extra.items() if key not in POSTGRES_HOOK_EXTRAS)
     return {key: str(value) for key, value in settings.items() if value is not None}
 
 
@@ -259,7 +266,7 @@ def _psycopg_like_frame(rows: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def _read_postgres_arrow(hook: PostgresHook, sql: str, chunk_size: int) -> Iterator[pd.DataFrame]:
+def _read_postgres_arrow(connection: Connection, sql: str, chunk_size: int) -> Iterator[pd.DataFrame]:
     """Frames of the query's rows, in order, read through ADBC as Arrow record batches.
 
     The driver runs the query as ``COPY (...) TO STDOUT (FORMAT binary)`` and decodes the
@@ -272,12 +279,12 @@ def _read_postgres_arrow(hook: PostgresHook, sql: str, chunk_size: int) -> Itera
     assert adbc_postgres is not None, "callers check _reads_through_adbc first"
     from adbc_driver_manager import AdbcConnection, AdbcStatement
 
-    settings = _libpq_settings(hook)
+    settings = _libpq_settings(connection)
     with (
         _password_hidden(settings.get("password")),
         closing(adbc_postgres.connect(_libpq_uri(settings))) as database,
-        closing(AdbcConnection(database)) as connection,
-        closing(AdbcStatement(connection)) as statement,
+        closing(AdbcConnection(database)) as adbc_connection,
+        closing(AdbcStatement(adbc_connection)) as statement,
     ):
         batch_bytes = min(ADBC_BATCH_BYTES, chunk_size * ADBC_MIN_ROW_BYTES)
         statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(batch_bytes)})
@@ -356,14 +363,15 @@ class SqlSource(ContactSource):
         return hook
 
     def _read_frames(self, chunk_size: int) -> Iterator[pd.DataFrame]:
-        hook = self.get_hook()
-        if _reads_through_adbc(hook):
+        connection = BaseHook.get_connection(self.conn_id)
+        if _reads_through_adbc(connection):
             sql = self.sql
             if self.parameters is not None:
-                with closing(hook.get_conn()) as connection:
-                    sql = _inline_parameters(connection, sql, self.parameters)
-            yield from _read_postgres_arrow(cast("PostgresHook", hook), sql, chunk_size)
+                with closing(self.get_hook().get_conn()) as driver_connection:
+                    sql = _inline_parameters(driver_connection, sql, self.parameters)
+            yield from _read_postgres_arrow(connection, sql, chunk_size)
             return
+        hook = self.get_hook()
         open_cursor = STREAMING_CURSORS.get(hook.conn_type, lambda connection: connection.cursor())
         connection = hook.get_conn()
         try:

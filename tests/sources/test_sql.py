@@ -12,11 +12,12 @@ import uuid
 from contextlib import closing
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 import pytest
+from airflow.sdk import BaseHook
 
 from airflow_contacts_provider.exceptions import ConfigurationError
 from airflow_contacts_provider.sources import SqlSource
@@ -24,6 +25,7 @@ from airflow_contacts_provider.sources import sql as sql_module
 from airflow_contacts_provider.sources.sql import (
     ADBC_BATCH_BYTES,
     MAX_ROWS_PER_FETCH,
+    POSTGRES_HOOK_EXTRAS,
     STREAMING_CURSORS,
     _chunk_frames,
     _inline_parameters,
@@ -36,7 +38,7 @@ from tests.sources.chunks import read_all, read_chunks
 from tests.sources.conftest import mysql_connection, postgres_connection, sql_hook
 
 if TYPE_CHECKING:
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    pass
 
 COLUMNS = ["id", "email", "first_name", "signup_date", "score", "is_active", "visits"]
 SELECT_CONTACTS = "SELECT id, email, first_name, signup_date, score, is_active, visits FROM {table} ORDER BY id"
@@ -344,9 +346,8 @@ def test_libpq_settings_follow_the_postgres_hook(monkeypatch: pytest.MonkeyPatch
         "extra": {"sslmode": "verify-full", "connect_timeout": 5, "cursor": "dictcursor", "iam": False},
     }
     monkeypatch.setenv("AIRFLOW_CONN_CONTACTS_TEST_SETTINGS", json.dumps(connection))
-    hook = sql_hook("contacts_test_settings")
 
-    settings = _libpq_settings(cast("PostgresHook", hook))
+    settings = _libpq_settings(BaseHook.get_connection("contacts_test_settings"))
 
     assert settings == {
         "host": "/var/run/postgresql", "port": "5433", "user": "reader", "password": "p@ss word",
@@ -356,7 +357,41 @@ def test_libpq_settings_follow_the_postgres_hook(monkeypatch: pytest.MonkeyPatch
         "postgresql://?host=%2Fvar%2Frun%2Fpostgresql&port=5433&user=reader&password=p%40ss%20word"
         "&dbname=warehouse&sslmode=verify-full&connect_timeout=5"
     )
-    assert _reads_through_adbc(hook)
+    assert _reads_through_adbc(BaseHook.get_connection("contacts_test_settings"))
+
+
+def test_the_extra_keys_kept_from_libpq_are_the_postgres_hooks_own() -> None:
+    """The list kept so ADBC reads need not import the hook must follow the installed hook."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    assert set(PostgresHook.ignored_extra_options) == POSTGRES_HOOK_EXTRAS
+
+
+def test_iam_connections_log_in_with_the_hooks_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    connection = {"conn_type": "postgres", "host": "db.example.com", "login": "me", "schema": "warehouse",
+                  "extra": {"iam": True, "aws_conn_id": "aws_test", "sslmode": "require"}}
+    monkeypatch.setenv("AIRFLOW_CONN_CONTACTS_TEST_IAM", json.dumps(connection))
+    monkeypatch.setattr(PostgresHook, "get_iam_token", lambda self, conn: ("iam_user", "token-123", 5439))
+
+    settings = _libpq_settings(BaseHook.get_connection("contacts_test_iam"))
+
+    assert settings == {"host": "db.example.com", "port": "5439", "user": "iam_user", "password": "token-123",
+                        "dbname": "warehouse", "sslmode": "require"}
+
+
+@pytest.mark.postgres
+def test_postgres_read_through_adbc_needs_no_hook(
+    postgres_conn_id: str, postgres_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without parameters or IAM, the connection alone is enough: the hook's psycopg imports are not paid."""
+    create_contacts(postgres_conn_id, postgres_table, POSTGRES_TYPES, 25)
+    monkeypatch.setattr(SqlSource, "get_hook", lambda self: pytest.fail("the Postgres hook was built"))
+
+    frame = read_all(SqlSource(postgres_conn_id, f"SELECT email FROM {postgres_table} ORDER BY id"), 10)
+
+    assert frame["email"].tolist() == [f"user{row}@example.com" for row in range(25)]
 
 
 @pytest.mark.parametrize("flag", ["redshift", "redshift-serverless"])
@@ -365,7 +400,7 @@ def test_redshift_is_read_with_a_cursor(monkeypatch: pytest.MonkeyPatch, flag: s
     connection = {"conn_type": "postgres", "host": "cluster.example.com", "extra": {flag: True}}
     monkeypatch.setenv("AIRFLOW_CONN_CONTACTS_TEST_REDSHIFT", json.dumps(connection))
 
-    assert not _reads_through_adbc(sql_hook("contacts_test_redshift"))
+    assert not _reads_through_adbc(BaseHook.get_connection("contacts_test_redshift"))
 
 
 @pytest.mark.postgres
