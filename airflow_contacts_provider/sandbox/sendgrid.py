@@ -31,6 +31,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pandas as pd
 from fastapi import APIRouter, Request, Response
+from isal import igzip, isal_zlib
 from starlette.background import BackgroundTask
 
 from airflow_contacts_provider.sandbox.auth import bearer_token
@@ -332,12 +333,20 @@ def _plain(value: Any) -> Any:
 
 
 def _count_sink(state: SandboxState, body: bytes) -> int:
-    """Sink mode: count the file's data lines without parsing it."""
+    """Sink mode: count the file's data lines without parsing it.
+
+    Decompressed a megabyte at a time by ISA-L (3x zlib's speed, no whole copy of the file): the
+    job is done only once counted, and a client waiting on it should not wait on the sink.
+    """
+    lines, ends_with_newline, empty = 0, True, True
     try:
-        data = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
-    except (OSError, EOFError, zlib.error):
-        data = b""
-    rows = max(0, data.count(b"\n") - 1 + (0 if data.endswith(b"\n") or not data else 1))
+        with igzip.GzipFile(fileobj=io.BytesIO(body)) if body[:2] == b"\x1f\x8b" else io.BytesIO(body) as data:
+            for block in iter(lambda: data.read(1 << 20), b""):
+                lines += block.count(b"\n")
+                ends_with_newline, empty = block.endswith(b"\n"), False
+    except (OSError, EOFError, isal_zlib.error):
+        lines, ends_with_newline, empty = 0, True, True
+    rows = max(0, lines - 1 + (0 if ends_with_newline or empty else 1))
     counter = state.sink_counter(PROVIDER)
     with state.lock:
         counter.requests += 1

@@ -321,3 +321,21 @@ def test_sink_mode_counts_without_validating(contacts_sandbox: Sandbox) -> None:
     assert status["status"] == "completed" and status["results"]["created_count"] == 2
     assert contacts_sandbox.admin("GET", "sendgrid/sink") == {"requests": 1, "contacts": 2, "bytes": len(body)}
     assert contacts_sandbox.contacts("sendgrid") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "rows"),
+    [
+        pytest.param(csv_gz("email\na@example.com\n") + csv_gz("b@example.com\nc@example.com"), 3,
+                     id="two-gzip-members-no-final-newline"),
+        pytest.param(b"email\na@example.com\nb@example.com", 2, id="plain-csv"),
+        pytest.param(csv_gz("email\n" + "".join(f"user{i}@example.com\n" for i in range(300_000))), 300_000,
+                     id="several-megabytes"),
+        pytest.param(b"\x1f\x8b\x08not gzip after all", 0, id="corrupt"),
+    ],
+)
+def test_sink_mode_counts_every_data_line(contacts_sandbox: Sandbox, body: bytes, rows: int) -> None:
+    contacts_sandbox.state.sink = True
+    job = start_import(contacts_sandbox, ["whatever"])
+    upload(job, body)
+    assert finished(contacts_sandbox, job["job_id"])["results"]["created_count"] == rows
