@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -187,20 +188,21 @@ class SeenEmails:
     different addresses share a hash with odds of about n²/2⁶⁵ (under one in a million for
     5 million addresses).
 
-    The pairs are kept in sorted runs of at most :attr:`RUN_SIZE`: new addresses are merged
-    into the last run until it is full, then start a new one. A full run is written to a
-    temporary file (3 MB) and mapped back only while a chunk is looked up in it, so memory
-    holds one run whatever the number of addresses. A bitmap of the hashes' leading
-    :attr:`FILTER_BITS` bits (4 MiB) says which addresses may have been seen: only those are
-    looked up in the runs, about one in seven at five million addresses, so many small runs
-    cost little. The files go when this set does.
+    The pairs are kept in runs of at most :attr:`RUN_SIZE`. The run being filled is a list of
+    sorted pieces, one a chunk; when it would overflow, its pieces are merged into one sorted
+    run and written to a temporary file (3 MB), mapped back only while a chunk is looked up in
+    it, so memory holds one run whatever the number of addresses. A bitmap of the hashes'
+    leading :attr:`FILTER_BITS` bits (4 MiB) says which addresses may have been seen: only
+    those are looked up, about one in seven at five million addresses, and a run's row numbers
+    are read only when one is found there. The files go when this set does.
     """
 
     RUN_SIZE = 1 << 18
     FILTER_BITS = 25
 
     def __init__(self) -> None:
-        self._last: tuple[np.ndarray, np.ndarray] | None = None  # the run being filled
+        self._filling: list[tuple[np.ndarray, np.ndarray]] = []  # the run being filled, as sorted pieces
+        self._filling_size = 0
         self._full: list[tuple[Path, Path]] = []  # full runs' hashes and rows, on disk
         self._spill = SpillDirectory(prefix="contacts-seen-emails-")
         self._filter = np.zeros(1 << max(self.FILTER_BITS - 3, 0), dtype=np.uint8)
@@ -212,20 +214,20 @@ class SeenEmails:
     @property
     def nbytes(self) -> int:
         """Bytes of the run held in memory (the full runs are on disk; the bitmap is fixed)."""
-        return 0 if self._last is None else int(self._last[0].nbytes + self._last[1].nbytes)
+        return sum(int(hashes.nbytes + rows.nbytes) for hashes, rows in self._filling)
 
     @property
     def rows(self) -> np.ndarray:
         """Every remembered first row (for inspection; run by run, each sorted by hash)."""
-        rows = [np.asarray(run_rows) for _, run_rows in self._runs()]
+        rows = [np.load(rows_path) for _, rows_path in self._full] + [rows for _, rows in self._filling]
         return np.concatenate(rows) if rows else np.empty(0, np.uint32)
 
-    def _runs(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Each run's hashes and rows, the full ones mapped from their files one at a time."""
+    def _runs(self) -> Iterator[tuple[np.ndarray, Callable[[], np.ndarray]]]:
+        """Each run's hashes, and how to get its rows: a full run's are mapped from disk only when asked."""
         for hashes_path, rows_path in self._full:
-            yield np.load(hashes_path, mmap_mode="r"), np.load(rows_path, mmap_mode="r")
-        if self._last is not None:
-            yield self._last
+            yield np.load(hashes_path, mmap_mode="r"), partial(np.load, rows_path, mmap_mode="r")
+        for hashes, rows in self._filling:
+            yield hashes, partial(np.asarray, rows)
 
     def _filter_slots(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each hash's byte in the bitmap and its bit in that byte."""
@@ -248,40 +250,35 @@ class SeenEmails:
         maybe = np.flatnonzero(self._filter[byte] & bit)
         if maybe.size:
             wanted = unique[maybe]
-            for run_hashes, run_rows in self._runs():
+            for run_hashes, read_rows in self._runs():
                 slots = np.minimum(np.searchsorted(run_hashes, wanted), len(run_hashes) - 1)
                 found = run_hashes[slots] == wanted
-                first[maybe[found]] = run_rows[slots[found]]
-                known[maybe[found]] = True
+                if found.any():
+                    first[maybe[found]] = read_rows()[slots[found]]
+                    known[maybe[found]] = True
         new = ~known
         if new.any():
             self._remember(unique[new], first[new])
         return first[inverse.ravel()]
 
     def _remember(self, hashes: np.ndarray, rows: np.ndarray) -> None:
-        """Add sorted, unseen hashes with their rows to the last run; write it out when full."""
+        """Add sorted, unseen hashes with their rows to the run being filled; write it out when full."""
         self._count += len(hashes)
         byte, bit = self._filter_slots(hashes)
         np.bitwise_or.at(self._filter, byte, bit)
         rows = rows.astype(np.uint32 if rows.min() >= 0 and rows.max() < 2**32 else np.int64)
-        if self._last is not None and len(self._last[0]) + len(hashes) > self.RUN_SIZE:
-            self._write_out(*self._last)
-            self._last = None
-        if self._last is None:
-            self._last = (hashes, rows)
-            return
-        run_hashes, run_rows = self._last
-        slots = np.searchsorted(run_hashes, hashes) + np.arange(len(hashes))
-        merged_hashes = np.empty(len(run_hashes) + len(hashes), dtype=run_hashes.dtype)
-        merged_rows = np.empty(len(merged_hashes), dtype=np.promote_types(run_rows.dtype, rows.dtype))
-        old = np.ones(len(merged_hashes), dtype=bool)
-        old[slots] = False
-        merged_hashes[slots], merged_rows[slots] = hashes, rows
-        merged_hashes[old], merged_rows[old] = run_hashes, run_rows
-        self._last = (merged_hashes, merged_rows)
+        if self._filling and self._filling_size + len(hashes) > self.RUN_SIZE:
+            self._write_out()
+        self._filling.append((hashes, rows))
+        self._filling_size += len(hashes)
 
-    def _write_out(self, hashes: np.ndarray, rows: np.ndarray) -> None:
-        self._full.append((self._spill.save(hashes), self._spill.save(rows)))
+    def _write_out(self) -> None:
+        """Merge the run's sorted pieces into one sorted run, on disk."""
+        hashes = np.concatenate([piece_hashes for piece_hashes, _ in self._filling])
+        order = np.argsort(hashes, kind="stable")  # merges the sorted pieces
+        rows = np.concatenate([piece_rows for _, piece_rows in self._filling])
+        self._full.append((self._spill.save(hashes[order]), self._spill.save(rows[order])))
+        self._filling, self._filling_size = [], 0
 
 
 class ContactValidator:
