@@ -14,7 +14,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+import msgspec
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -204,7 +205,7 @@ class NotifuseEmulator:
 
     # -- contacts.import -------------------------------------------------------------------
 
-    def import_contacts(self, raw: bytes, permissions: dict[str, set[str]]) -> JSONResponse:
+    def import_contacts(self, raw: bytes, permissions: dict[str, set[str]]) -> Response:
         if self.state.sink:
             return self._sink(raw)
         try:
@@ -280,8 +281,12 @@ class NotifuseEmulator:
             extras = self.state.extras.setdefault(PROVIDER, {})
             return extras.setdefault("lists", {}).setdefault(workspace, {})
 
-    def _sink(self, raw: bytes) -> JSONResponse:
-        """Sink mode: count and acknowledge every contact as created, validate and store nothing."""
+    def _sink(self, raw: bytes) -> Response:
+        """Sink mode: count and acknowledge every contact as created, validate and store nothing.
+
+        The answer is encoded by msgspec, a tenth of ``JSONResponse``'s cost: the sink's CPU is
+        taken from the client it measures (two cores here).
+        """
         contacts = sink_contacts(raw, "contacts")
         operations = [{"email": normalise_email(c.email) if isinstance(c.email, str) else "", "action": "create"}
                       for c in contacts]
@@ -290,7 +295,7 @@ class NotifuseEmulator:
             counter.requests += 1
             counter.contacts += len(contacts)
             counter.bytes += len(raw)
-        return JSONResponse({"operations": operations})
+        return Response(msgspec.json.encode({"operations": operations}), media_type="application/json")
 
     # -- contacts.count --------------------------------------------------------------------
 
@@ -315,7 +320,7 @@ def build_router(state: SandboxState) -> APIRouter:
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
     @router.api_route("/api/contacts.import", methods=methods)
-    async def contacts_import(request: Request) -> JSONResponse:
+    async def contacts_import(request: Request) -> Response:
         permissions = emulator.permissions(request)
         if isinstance(permissions, JSONResponse):
             return permissions
