@@ -28,13 +28,12 @@ MAPPINGS = {
 TABLE = "{{ dag_run.conf['table'] }}"
 CRASH_ONCE_SQL = (
     "SELECT *, CASE WHEN id = {{ dag_run.conf['crash_at'] }} "
-    f"THEN 1 / (nextval('{TABLE}_crash') - 2) ELSE 0 END AS crash_once FROM {TABLE} ORDER BY id"
+    f"THEN 1 / (nextval('{TABLE}_crash') - 1) ELSE 0 END AS crash_once FROM {TABLE} ORDER BY id"
 )
 """Fails the first try while its rows stream, after the batches before ``crash_at`` were sent.
 
-``nextval`` is not rolled back. The operator first counts the query's rows, which evaluates
-the ``CASE`` once (1: no error); the first try's stream gets 2 and divides by zero; the
-retry's count and stream get 3 and 4.
+``nextval`` is not rolled back: the first try's stream gets 1 and divides by zero; the
+retry's gets 2.
 """
 
 
