@@ -40,6 +40,8 @@ class ImportLedger:
     The batches are saved in pages of :attr:`PAGE_SIZE`, each under its own key, and an
     accepted batch rewrites its page only: a sync of thousands of batches writes a few
     kilobytes a batch, not the whole ledger again (the store warns past 64 KB a value).
+    Memory holds the pages still being written (read back from the store if a late batch
+    needs an older one) and the batches whose jobs were still running, not every batch sent.
 
     :param store: the task state store, or ``None`` where there is none (then a retry
         cannot know what was sent, and says so in the log).
@@ -48,27 +50,33 @@ class ImportLedger:
     """
 
     PAGE_SIZE = 50
+    OPEN_PAGES = 2
+    """Pages kept in memory while batches are recorded: the current one and the one before it."""
 
     def __init__(self, store: Any, sync_key: dict[str, Any]) -> None:
         self.store = store
         self.sync_key = hashlib.sha256(json.dumps(sync_key, sort_keys=True, default=str).encode()).hexdigest()
         self.batches: dict[int, SentBatch] = {}
+        """The batches an earlier try of this sync sent, read back when the ledger is made."""
         self._pages = 0  # pages saved under this sync key
+        self._open: dict[int, dict[int, SentBatch]] = {}  # pages being written: sequence -> batch
+        self._running: dict[str, int] = {}  # sequence of each batch recorded with its job still running
         self._lock = threading.Lock()  # batches may be accepted by several sender threads at once
         if store is not None:
             saved = store.get(LEDGER_KEY)
             if isinstance(saved, dict) and saved.get("sync_key") == self.sync_key:
                 self._pages = int(saved.get("pages", 0))
                 for page in range(self._pages):
-                    for item in store.get(_page_key(page)) or []:
-                        batch = SentBatch.model_validate(item)
-                        self.batches[batch.sequence] = batch
+                    self.batches.update(self._read_page(page))
+        self._running.update({batch.job.job_id: sequence for sequence, batch in self.batches.items()
+                              if not batch.job.is_terminal})
 
     @property
     def durable(self) -> bool:
         return self.store is not None
 
     def sent(self, sequence: int) -> SentBatch | None:
+        """The batch an earlier try sent under this sequence number, if any."""
         return self.batches.get(sequence)
 
     def check_same(self, recorded: SentBatch, size: int, fingerprint: int) -> None:
@@ -81,41 +89,50 @@ class ImportLedger:
             )
 
     def record(self, batch: SentBatch) -> None:
+        if self.store is None:
+            return
         with self._lock:
-            self.batches[batch.sequence] = batch
-            self._save_page(self._page(batch.sequence))
+            page = self._page(batch.sequence)
+            self._open_page(page)[batch.sequence] = batch
+            if not batch.job.is_terminal:
+                self._running[batch.job.job_id] = batch.sequence
+            self._save_page(page)
+            for done in [other for other in self._open if other <= page - self.OPEN_PAGES]:
+                del self._open[done]
 
     def update_job(self, job: ImportJob) -> None:
+        """Save the polled state of a job recorded while it was still running."""
+        if self.store is None:
+            return
         with self._lock:
-            pages = set()
-            for batch in self.batches.values():
-                if batch.job.job_id == job.job_id:
-                    batch.job = _without_addresses(job)
-                    pages.add(self._page(batch.sequence))
-            for page in sorted(pages):
+            sequence = self._running.pop(job.job_id, None)
+            if sequence is None:
+                return
+            page = self._page(sequence)
+            batches = self._open_page(page)
+            if sequence in batches:
+                batches[sequence].job = _without_addresses(job)
                 self._save_page(page)
 
     def _page(self, sequence: int) -> int:
         return (sequence - 1) // self.PAGE_SIZE
 
+    def _open_page(self, page: int) -> dict[int, SentBatch]:
+        """A page's batches, as saved so far (read back from the store if it is no longer open)."""
+        if page not in self._open:
+            self._open[page] = self._read_page(page) if page < self._pages else {}
+        return self._open[page]
+
+    def _read_page(self, page: int) -> dict[int, SentBatch]:
+        batches = (SentBatch.model_validate(item) for item in self.store.get(_page_key(page)) or [])
+        return {batch.sequence: batch for batch in batches}
+
     def _save_page(self, page: int) -> None:
-        if self.store is None:
-            return
-        first = page * self.PAGE_SIZE + 1
-        batches = [self.batches[sequence] for sequence in range(first, first + self.PAGE_SIZE)
-                   if sequence in self.batches]
+        batches = sorted(self._open[page].values(), key=lambda batch: batch.sequence)
         self.store.set(_page_key(page), [batch.model_dump(mode="json") for batch in batches])
         if page >= self._pages:  # the header names the pages a retry reads back
             self._pages = page + 1
             self.store.set(LEDGER_KEY, {"sync_key": self.sync_key, "pages": self._pages})
-
-    def clear(self) -> None:
-        self.batches.clear()
-        if self.store is not None:
-            for page in range(self._pages):
-                self.store.delete(_page_key(page))
-            self.store.delete(LEDGER_KEY)
-        self._pages = 0
 
 
 def _page_key(page: int) -> str:

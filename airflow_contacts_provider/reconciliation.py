@@ -61,6 +61,15 @@ class Reconciliation:
             reasons[OVER_LIMIT] += job.over_limit
         self.rejected_by_reason.update(reasons)
 
+    def add_jobs_of(self, other: Reconciliation) -> None:
+        """Add the job counts another reconciliation of this sync made (one kept by another thread)."""
+        self.created += other.created
+        self.updated += other.updated
+        self.failed += other.failed
+        self.pending += other.pending
+        self.rejected_by_reason.update(other.rejected_by_reason)
+        self.failed_jobs.update(other.failed_jobs)
+
     def check(self) -> None:
         """Raise, naming the numbers, unless every row read is accounted for exactly once."""
         accounted = self.created + self.updated + self.rejected + self.duplicates + self.failed + self.pending

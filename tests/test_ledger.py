@@ -49,8 +49,9 @@ def test_a_ledger_of_another_sync_is_ignored() -> None:
 
 
 def test_check_same_passes_the_same_batch_and_refuses_a_different_one_clearly() -> None:
-    ledger = ImportLedger(MemoryStore(), SYNC)
-    ledger.record(sent_batch(3, 200, 299, 100, 42, job("3")))
+    store = MemoryStore()
+    ImportLedger(store, SYNC).record(sent_batch(3, 200, 299, 100, 42, job("3")))
+    ledger = ImportLedger(store, SYNC)
     recorded = ledger.sent(3)
     assert recorded is not None
 
@@ -93,22 +94,10 @@ def test_update_job_saves_the_polled_state_of_a_recorded_job() -> None:
     assert (retry.batches[2].job.status, retry.batches[2].job.created) == (ImportStatus.SUCCEEDED, 100)
 
 
-def test_clear_forgets_every_batch() -> None:
-    store = MemoryStore()
-    ledger = ImportLedger(store, SYNC)
-    ledger.record(sent_batch(1, 0, 99, 100, 1, job("1")))
-
-    ledger.clear()
-
-    assert ledger.batches == {} and store.values == {}
-    assert ImportLedger(store, SYNC).batches == {}
-
-
 def test_without_a_store_the_ledger_works_but_is_not_durable() -> None:
     ledger = ImportLedger(None, SYNC)
     ledger.record(sent_batch(1, 0, 99, 100, 1, job("1")))
     ledger.update_job(job("1", ImportStatus.SUCCEEDED, created=100))
-    ledger.clear()
 
     assert not ledger.durable and ledger.batches == {}
 
@@ -145,5 +134,37 @@ def test_a_long_sync_writes_one_page_a_batch_and_a_retry_reads_every_page() -> N
     assert retry.batches[1234].job.status == ImportStatus.SUCCEEDED
     assert retry.batches[2500].fingerprint == 2500
 
-    retry.clear()
-    assert store.values == {}
+
+def test_a_long_sync_keeps_only_its_open_pages_and_running_jobs_in_memory() -> None:
+    ledger = ImportLedger(MemoryStore(), SYNC)
+    for sequence in range(1, 2_501):
+        status = ImportStatus.PENDING if sequence % 500 == 0 else ImportStatus.SUCCEEDED
+        ledger.record(sent_batch(sequence, 0, 1, 2_000, sequence, job(str(sequence), status)))
+
+    held = sum(len(batches) for batches in ledger._open.values())
+    assert held <= ImportLedger.OPEN_PAGES * ImportLedger.PAGE_SIZE
+    assert sorted(ledger._running) == ["1000", "1500", "2000", "2500", "500"]
+
+
+def test_a_late_batch_of_a_page_no_longer_open_keeps_the_batches_saved_there() -> None:
+    store = MemoryStore()
+    ledger = ImportLedger(store, SYNC)
+    for sequence in [*range(1, 50), *range(51, 160)]:  # batch 50 finishes last, its page long closed
+        ledger.record(sent_batch(sequence, 0, 1, 100, sequence, job(str(sequence), ImportStatus.SUCCEEDED)))
+    ledger.record(sent_batch(50, 0, 1, 100, 50, job("50", ImportStatus.SUCCEEDED)))
+
+    assert sorted(ImportLedger(store, SYNC).batches) == list(range(1, 160))
+
+
+def test_a_retry_saves_the_finished_state_of_a_job_an_earlier_try_left_running() -> None:
+    store = MemoryStore()
+    first_try = ImportLedger(store, SYNC)
+    for sequence in range(1, 121):
+        first_try.record(sent_batch(sequence, 0, 1, 100, sequence, job(str(sequence))))
+
+    retry = ImportLedger(store, SYNC)  # skips the batches and waits for their jobs
+    retry.update_job(job("7", ImportStatus.SUCCEEDED, created=100, updated=0, rejected=0))
+
+    third = ImportLedger(store, SYNC)
+    assert (third.batches[7].job.status, third.batches[7].job.created) == (ImportStatus.SUCCEEDED, 100)
+    assert third.batches[8].job.status == ImportStatus.PENDING and sorted(third.batches) == list(range(1, 121))

@@ -87,3 +87,22 @@ def test_the_dict_round_trips_through_json_without_addresses() -> None:
     assert Reconciliation.from_dict(data) == result
     assert data["rejected"] == 1
     assert "@" not in json.dumps(data)
+
+
+def test_job_counts_kept_apart_add_up_as_if_counted_in_one() -> None:
+    jobs = [job(ImportStatus.SUCCEEDED, 10, created=6, updated=2, rejected=2,
+                row_errors=[RowError(index=1, email="a@example.com", reason="email: is invalid")]),
+            job(ImportStatus.FAILED, 5, message="boom"),
+            job(ImportStatus.RUNNING, 7)]
+    together = Reconciliation(provider="mailtrap", rows_read=30)
+    together.add_rejects(Counter({"email: missing": 8}), duplicates=0)
+    apart, counted_elsewhere = Reconciliation(provider="mailtrap", rows_read=30), Reconciliation(provider="mailtrap")
+    apart.add_rejects(Counter({"email: missing": 8}), duplicates=0)
+    for each in jobs:
+        together.add_job(each)
+        counted_elsewhere.add_job(each)
+
+    apart.add_jobs_of(counted_elsewhere)
+
+    assert apart.to_dict() == together.to_dict()
+    apart.check()

@@ -221,15 +221,19 @@ class BulkContactImportOperator(BaseOperator):
         rejects = RejectsWriter(self.rejects_path) if self.rejects_path else None
         validator = ContactValidator(field_specs, FieldMapping(self.mapping, self.email_column), hook.provider)
         progress = Progress(self.log)
-        submitted: list[ImportJob] = []
+        finished_jobs = Reconciliation(provider=hook.provider)  # this thread's; the reader counts rejects
+        pending: list[ImportJob] = []  # jobs still importing, with what they hold
         row_numbers: dict[str, RowRanges] = {}
 
         def record(job: ImportJob, sequence: int, digest: BatchDigest) -> None:
+            """Count a finished job at once; keep a running one to wait for (a long sync holds no more)."""
             reconciliation.batches = sequence
-            if not job.is_terminal:  # kept to place the rejects a finished job will report
-                row_numbers[job.job_id] = digest.row_numbers
             self._write_provider_rejects(job, digest.row_numbers, rejects)
-            submitted.append(job)
+            if job.is_terminal:
+                finished_jobs.add_job(job)
+            else:
+                pending.append(job)
+                row_numbers[job.job_id] = digest.row_numbers  # to place the rejects it will report
             progress.batch_sent(sequence, reconciliation.rows_read, digest.size)
 
         # Chunks are read (in a thread of their own, see _validated) and validated in a reader
@@ -263,11 +267,8 @@ class BulkContactImportOperator(BaseOperator):
                 done, done_sequence, done_digest = in_flight.popleft()
                 record(done.result(), done_sequence, done_digest)
 
-        pending = [job for job in submitted if not job.is_terminal]
+        reconciliation.add_jobs_of(finished_jobs)
         reconciliation.job_ids = [job.job_id for job in pending]
-        for job in submitted:
-            if job.is_terminal:
-                reconciliation.add_job(job)
         if pending and self.wait_for_completion:
             if self.deferrable:
                 if rejects is not None:
