@@ -331,7 +331,8 @@ def test_sink_mode_counts_without_validating(contacts_sandbox: Sandbox) -> None:
         pytest.param(b"email\na@example.com\nb@example.com", 2, id="plain-csv"),
         pytest.param(csv_gz("email\n" + "".join(f"user{i}@example.com\n" for i in range(300_000))), 300_000,
                      id="several-megabytes"),
-        pytest.param(b"\x1f\x8b\x08not gzip after all", 0, id="corrupt"),
+        pytest.param(b"\x1f\x8b\x08not gzip after all", 0, id="truncated"),
+        pytest.param(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage, not deflate", 0, id="corrupt"),
     ],
 )
 def test_sink_mode_counts_every_data_line(contacts_sandbox: Sandbox, body: bytes, rows: int) -> None:
