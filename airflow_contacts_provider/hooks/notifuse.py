@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -78,10 +79,12 @@ class NotifuseHook(ContactImportHook):
     """Notifuse sets no limit; see docs/contracts/notifuse.md for why 2,000."""
     default_concurrent_requests = 4
     """Requests at once: each is synchronous and mostly server time (docs/contracts/notifuse.md)."""
+    kept_jobs = 100
+    """Finished jobs :meth:`get_import` can return: the latest ones (a long sync submits thousands)."""
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)
-        self._jobs: dict[str, ImportJob] = {}
+        self._jobs: OrderedDict[str, ImportJob] = OrderedDict()
 
     # -- connection ------------------------------------------------------------------
 
@@ -142,17 +145,19 @@ class NotifuseHook(ContactImportHook):
             operations = _operations(response)
         job = batch.tally(self.provider, job_id, operations)
         self._jobs[job_id] = job
+        if len(self._jobs) > self.kept_jobs:
+            self._jobs.popitem(last=False)
         return job
 
     # -- job status ------------------------------------------------------------------
 
     def get_import(self, job_id: str) -> ImportJob:
-        """A job this hook submitted: Notifuse imports finish in the request and have no job endpoint."""
+        """A job this hook submitted lately: Notifuse imports finish in the request and have no job endpoint."""
         job = self._jobs.get(job_id)
         if job is None:
             raise ConfigurationError(
-                f"Notifuse imports are synchronous and Notifuse keeps no import jobs; '{job_id}' was not "
-                "submitted by this hook. Use the ImportJob that submit_import returned."
+                f"Notifuse imports are synchronous and Notifuse keeps no import jobs; '{job_id}' is not one of "
+                f"the last {self.kept_jobs} this hook submitted. Use the ImportJob that submit_import returned."
             )
         return job
 

@@ -359,6 +359,16 @@ def test_get_import_returns_the_finished_job(contacts_sandbox: Sandbox) -> None:
         NotifuseHook().get_import(job.job_id)
 
 
+def test_get_import_keeps_only_the_latest_jobs(contacts_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(NotifuseHook, "kept_jobs", 2)
+    hook = NotifuseHook()
+    jobs = [hook.submit_import(FRAME) for _ in range(3)]
+
+    assert [hook.get_import(job.job_id) for job in jobs[1:]] == jobs[1:]
+    with pytest.raises(ConfigurationError, match="not one of the last 2"):
+        hook.get_import(jobs[0].job_id)
+
+
 def test_sink_mode_round_trip(contacts_sandbox: Sandbox) -> None:
     contacts_sandbox.state.sink = True
     frame = pd.DataFrame({"email": [f"c{i}@example.com" for i in range(2_000)],
