@@ -192,13 +192,13 @@ class SeenEmails:
     sorted pieces, one a chunk; when it would overflow, its pieces are merged into one sorted
     run and written to a temporary file (3 MB), mapped back only while a chunk is looked up in
     it, so memory holds one run whatever the number of addresses. A bitmap of the hashes'
-    leading :attr:`FILTER_BITS` bits (4 MiB) says which addresses may have been seen: only
-    those are looked up, about one in seven at five million addresses, and a run's row numbers
+    leading :attr:`FILTER_BITS` bits (2 MiB) says which addresses may have been seen: only
+    those are looked up, about one in four at five million addresses, and a run's row numbers
     are read only when one is found there. The files go when this set does.
     """
 
     RUN_SIZE = 1 << 18
-    FILTER_BITS = 25
+    FILTER_BITS = 24
 
     def __init__(self) -> None:
         self._filling: list[tuple[np.ndarray, np.ndarray]] = []  # the run being filled, as sorted pieces
