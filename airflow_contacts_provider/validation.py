@@ -482,6 +482,10 @@ def _groups(present: pd.Series) -> list[tuple[_Kind, pd.Series]]:
         return [(_Kind.INTEGER, present.astype(np.int64))]
     if ptypes.is_float_dtype(dtype):
         return [(_Kind.FLOAT, present.astype(np.float64))]
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_date(dtype.pyarrow_dtype):
+        # Cast by Arrow: pandas' own astype goes value by value through Python dates.
+        seconds = pa.array(present).cast(pa.timestamp("s")).to_numpy()
+        return [(_Kind.DATE, pd.Series(seconds, index=present.index))]
     if ptypes.is_datetime64_any_dtype(dtype):
         return [(_Kind.DATETIME, _utc_naive(present))]
     if ptypes.is_string_dtype(dtype) and not ptypes.is_object_dtype(dtype):

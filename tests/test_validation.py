@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -50,6 +51,27 @@ def test_contacts_frame_is_keyed_by_destination_names_and_source_row_numbers() -
     assert result.rejects.to_dict("records") == [
         {"row_number": 101, "email": "bad", "reason": "email: invalid syntax (An email address must have an @-sign)",
          "kind": "invalid"}]
+
+
+@pytest.mark.parametrize(("provider", "specs", "mapping"), [
+    ("mailtrap", MAILTRAP, {"day": "signup", "day_text": "first_name"}),
+    ("notifuse", NOTIFUSE, {"day": "custom_datetime_1", "day_text": "first_name"}),
+    ("sendgrid", SENDGRID, {"day": "dob", "day_text": "first_name"}),
+    ("migma", MIGMA, {"day": "customFields.day", "day_text": "firstName"}),
+])
+def test_an_arrow_date_column_validates_as_date_objects_do(provider: str, specs: Any, mapping: dict[str, str]) -> None:
+    """PostgreSQL read through ADBC keeps dates as Arrow date32; psycopg gives datetime.date objects."""
+    days = [dt.date(2024, 2, 29), None, dt.date(1, 1, 1), dt.date(9999, 12, 31)]
+    mapping = {"email": "email", **mapping}
+    columns = {column: days for column in mapping if column != "email"}
+    as_objects = chunk(email=[f"u{i}@example.com" for i in range(4)], **columns)
+    as_arrow = as_objects.assign(**{column: pd.array(days, dtype=pd.ArrowDtype(pa.date32())) for column in columns})
+
+    results = [ContactValidator(specs, mapping, provider).validate(frame) for frame in (as_objects, as_arrow)]
+
+    assert results[1].contacts.astype(object).to_dict("records") == results[0].contacts.astype(object).to_dict("records")
+    assert results[1].rejects.to_dict("records") == results[0].rejects.to_dict("records")
+    assert len(results[0].contacts) + len(results[0].rejects) == 4
 
 
 def test_missing_values_are_none_in_object_columns_and_na_in_text_columns() -> None:

@@ -242,21 +242,26 @@ PSYCOPG_VALUES: dict[str, Callable[[pa.ChunkedArray], pd.Series]] = {
 """Columns by PostgreSQL type whose Arrow values pandas would not turn into what the psycopg path holds."""
 
 
+_ARROW_DATES = {pa.date32(): pd.ArrowDtype(pa.date32()), pa.date64(): pd.ArrowDtype(pa.date64())}
+
+
 def _psycopg_like_frame(rows: pa.Table) -> pd.DataFrame:
     """Arrow rows as pandas holding the values a psycopg read holds, so validation treats both alike.
 
     Validation tells values apart by type (``validation._groups``). ``to_pandas`` already
-    gives what psycopg's values become: text as ``str`` columns, dates as ``datetime.date``
-    objects, timestamps as datetime64 columns (``timestamptz`` in UTC), booleans, integers
-    and floats as numpy columns, NULL as NaN or ``None``. :data:`PSYCOPG_VALUES` converts
-    the types where it does not, and arrays become Python lists rather than numpy arrays.
+    gives what psycopg's values become: text as ``str`` columns, timestamps as datetime64
+    columns (``timestamptz`` in UTC), booleans, integers and floats as numpy columns, NULL as
+    NaN or ``None``. Dates stay Arrow ``date32`` columns (``pd.ArrowDtype``), whose values are
+    the ``datetime.date`` objects psycopg gives: validation reads them as dates without a
+    Python object a value. :data:`PSYCOPG_VALUES` converts the types where pandas would not
+    give psycopg's values, and arrays become Python lists rather than numpy arrays.
 
     Still different: integer columns keep their width (int32 for ``integer``), which
     validation widens anyway; multidimensional arrays arrive flattened; intervals arrive
     as ``pd.DateOffset``, and types the driver does not know (inet, ranges...) as their
     binary wire form. No contact field takes those as they are: cast them to text in the query.
     """
-    frame = rows.to_pandas()
+    frame = rows.to_pandas(types_mapper=_ARROW_DATES.get)
     for position, field in enumerate(rows.schema):
         postgres_type = (field.metadata or {}).get(b"POSTGRESQL:type", b"").decode()
         if postgres_type in PSYCOPG_VALUES:
