@@ -160,14 +160,17 @@ class ValidatedChunk:
     :param contacts: columns are destination field names (``email`` first), the index holds the
         source row numbers. Text columns are pandas string dtype and float columns float64 (missing
         values NA/NaN); complete integer and boolean columns keep their dtype; other columns are
-        object, holding Python values (missing ones ``None``). The ``email`` column is object.
+        object, holding Python values (missing ones ``None``). The ``email`` column is text too.
     :param rejects: ``row_number, email`` (as given) ``, reason, kind`` (``invalid``/``duplicate``).
     :param stats: this chunk's counts.
+    :param email_hashes: the contacts' :func:`email_hashes`, row for row, when the duplicate check
+        made them (``None`` with ``dedupe=False``): a batch's fingerprint reuses them.
     """
 
     contacts: pd.DataFrame
     rejects: pd.DataFrame
     stats: ValidationStats
+    email_hashes: np.ndarray | None = None
 
     @property
     def duplicate_count(self) -> int:
@@ -179,6 +182,11 @@ class ValidatedChunk:
             return Counter()
         invalid = self.rejects["reason"][self.rejects["kind"] == "invalid"]
         return count_reasons(invalid, per_row=True)
+
+
+def email_hashes(emails: np.ndarray) -> np.ndarray:
+    """64-bit hashes of addresses (an object array): what the duplicate check and batch fingerprints compare."""
+    return pd.util.hash_array(emails, categorize=False)
 
 
 class SeenEmails:
@@ -234,15 +242,14 @@ class SeenEmails:
         slots = hashes >> np.uint64(64 - self.FILTER_BITS) if self.FILTER_BITS else np.zeros_like(hashes)
         return slots >> np.uint64(3), np.left_shift(1, slots & np.uint64(7)).astype(np.uint8)
 
-    def first_rows(self, emails: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def first_rows(self, hashes: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """For each address, the row number where the sync first saw it; remember the new ones.
 
-        :param emails: normalised addresses, in source order.
+        :param hashes: the normalised addresses' :func:`email_hashes`, in source order.
         :param rows: their row numbers.
         """
-        if len(emails) == 0:
+        if len(hashes) == 0:
             return rows.astype(np.int64)
-        hashes = pd.util.hash_array(emails, categorize=False)
         unique, first_index, inverse = np.unique(hashes, return_index=True, return_inverse=True)
         first = rows[first_index].astype(np.int64)
         known = np.zeros(len(unique), dtype=bool)
@@ -360,12 +367,13 @@ class ContactValidator:
         duplicate_positions = np.empty(0, dtype=np.int64)
         first_rows = np.empty(0, dtype=np.int64)
         contact_positions = valid_positions
+        contact_hashes = None
         if self.dedupe:
-            valid_emails = emails.to_numpy(dtype=object)[valid_positions]
-            firsts = self.seen.first_rows(valid_emails, row_numbers[valid_positions])
+            hashes = email_hashes(emails.to_numpy(dtype=object)[valid_positions])
+            firsts = self.seen.first_rows(hashes, row_numbers[valid_positions])
             repeated = firsts != row_numbers[valid_positions]
             duplicate_positions, first_rows = valid_positions[repeated], firsts[repeated]
-            contact_positions = valid_positions[~repeated]
+            contact_positions, contact_hashes = valid_positions[~repeated], hashes[~repeated]
 
         index = pd.Index(row_numbers[contact_positions], name=chunk.index.name)
         contacts = pd.DataFrame(
@@ -376,7 +384,7 @@ class ContactValidator:
         stats = ValidationStats(len(frame), len(contacts), len(reasons), len(duplicate_positions),
                                 count_reasons(reasons))
         self.stats.add(stats)
-        return ValidatedChunk(contacts, rejects, stats)
+        return ValidatedChunk(contacts, rejects, stats, contact_hashes)
 
     def _empty_result(self) -> ValidatedChunk:
         names = self.resolved.destination_names if self.resolved else [EMAIL_FIELD]
@@ -573,7 +581,7 @@ def _utc_naive(values: pd.Series) -> pd.Series:
 
 
 def _normalise_emails(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Normalised addresses (``None`` where refused or missing) and the problems, by position."""
+    """Normalised addresses as text (missing where refused or missing) and the problems, by position."""
     clean = _clean_emails(raw)
     if clean is not None:
         return clean, _no_problems()
@@ -602,7 +610,7 @@ def _normalise_emails(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         result[checked.index.to_numpy()] = checked.to_numpy(dtype=object)
         problems.append(refused)
     problems.append(pd.Series(f"{EMAIL_FIELD}: missing", index=np.concatenate(missing_positions), dtype=object))
-    return pd.Series(result, dtype=object), _concat_problems(problems)
+    return pd.Series(result, dtype="str"), _concat_problems(problems)
 
 
 def _clean_emails(raw: pd.Series) -> pd.Series | None:
@@ -613,12 +621,13 @@ def _clean_emails(raw: pd.Series) -> pd.Series | None:
     """
     if len(raw) == 0 or not isinstance(raw.dtype, pd.StringDtype):
         return None
-    texts = pc.utf8_lower(pc.utf8_trim_whitespace(pa.array(raw)))
+    clean = raw.str.strip().str.lower()
+    texts = pa.array(clean)
     if texts.null_count or pc.max(pc.utf8_length(texts)).as_py() > EMAIL_MAX_LENGTH:
         return None
     if not pc.all(_vouched_for(texts)).as_py():
         return None
-    return pd.Series(texts.to_numpy(zero_copy_only=False), dtype=object)
+    return clean
 
 
 def _vouched_for(texts: pa.Array | pa.ChunkedArray) -> pa.BooleanArray | pa.ChunkedArray:

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airflow_contacts_provider.batching import BatchCutter, BatchDigest, RowRanges
+from airflow_contacts_provider.batching import EMAIL_HASH, BatchCutter, BatchDigest, RowRanges
+from airflow_contacts_provider.fields import FieldSpec, FieldType
+from airflow_contacts_provider.validation import ContactValidator
 
 
 def frames(*sizes: int) -> Iterator[pd.DataFrame]:
@@ -92,6 +94,20 @@ def test_fingerprint_ignores_order_and_how_the_batch_was_split() -> None:
 
     assert fingerprint(emails) == fingerprint(emails[::-1]) == fingerprint(emails[30:], emails[:30])
     assert 0 <= fingerprint(emails) < 2**64
+
+
+def test_hashes_the_duplicate_check_made_give_the_same_fingerprint_and_never_reach_a_hook() -> None:
+    emails = [f"user{i}@example.com" for i in range(50)]
+    validated = ContactValidator({"email": FieldSpec(name="email", type=FieldType.TEXT)}, None, "mailtrap").validate(
+        pd.DataFrame({"email": emails}))
+    assert validated.email_hashes is not None
+    with_hashes = validated.contacts.assign(**{EMAIL_HASH: validated.email_hashes})
+
+    digest = BatchDigest()
+    passed = list(digest.track([with_hashes.iloc[:20], with_hashes.iloc[20:]]))
+
+    assert digest.fingerprint == fingerprint(emails)
+    assert all(list(frame.columns) == ["email"] for frame in passed)
 
 
 def test_fingerprint_changes_when_the_contacts_change() -> None:

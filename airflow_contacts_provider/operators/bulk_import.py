@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 from airflow.sdk import BaseOperator, BaseOperatorLink, Context, conf
 
-from airflow_contacts_provider.batching import BatchCutter, BatchDigest, RowRanges
+from airflow_contacts_provider.batching import EMAIL_HASH, BatchCutter, BatchDigest, RowRanges
 from airflow_contacts_provider.exceptions import ConfigurationError, ContactsProviderError, ImportJobFailedError
 from airflow_contacts_provider.hooks.base import ContactImportHook, get_contact_hook
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus
@@ -350,8 +350,12 @@ class BulkContactImportOperator(BaseOperator):
             if rejects is not None:
                 rejects.write(validated.rejects)
             self._check_reject_ratio(reconciliation, early=True)
-            if not validated.contacts.empty:
+            if validated.contacts.empty:
+                continue
+            if validated.email_hashes is None:
                 yield validated.contacts
+            else:
+                yield validated.contacts.assign(**{EMAIL_HASH: validated.email_hashes})
 
     def _send_once(self, hook: ContactImportHook, ledger: ImportLedger, sequence: int, digest: BatchDigest,
                    batch: Iterator[pd.DataFrame]) -> ImportJob:
