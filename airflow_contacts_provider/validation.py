@@ -158,9 +158,10 @@ class ValidatedChunk:
     """One chunk, split.
 
     :param contacts: columns are destination field names (``email`` first), the index holds the
-        source row numbers. Text columns are pandas string dtype and float columns float64 (missing
-        values NA/NaN); complete integer and boolean columns keep their dtype; other columns are
-        object, holding Python values (missing ones ``None``). The ``email`` column is text too.
+        source row numbers. Text columns (``email``, and dates formatted for the provider) are
+        pandas string dtype and float columns float64 (missing values NA/NaN); complete integer
+        and boolean columns keep their dtype; other columns are object, holding Python values
+        (missing ones ``None``).
     :param rejects: ``row_number, email`` (as given) ``, reason, kind`` (``invalid``/``duplicate``).
     :param stats: this chunk's counts.
     :param email_hashes: the contacts' :func:`email_hashes`, row for row, when the duplicate check
@@ -888,15 +889,14 @@ _NUMPY_ISO_FORMATS: dict[str, tuple[Literal["D", "s"], str]] = {ISO_DATE: ("D", 
 
 
 def _format_datetimes(values: pd.Series, pattern: str) -> pd.Series:
-    """Format UTC timestamps, each distinct value once (dates repeat a lot); ISO 8601 by numpy."""
+    """Format UTC timestamps as text, each distinct value once (dates repeat a lot); ISO 8601 by numpy."""
     codes, unique = pd.factorize(values)
     if pattern in _NUMPY_ISO_FORMATS:
         unit, suffix = _NUMPY_ISO_FORMATS[pattern]
         texts = np.char.add(np.datetime_as_string(pd.DatetimeIndex(unique).to_numpy(), unit=unit), suffix)
-        texts = texts.astype(object)
     else:
         texts = pd.DatetimeIndex(unique).strftime(pattern).to_numpy(dtype=object)
-    return pd.Series(texts[codes], index=values.index, dtype=object)
+    return pd.Series(pd.array(texts, dtype="str").take(codes), index=values.index)
 
 
 def _convert_json(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
