@@ -19,8 +19,8 @@ from airflow_contacts_provider.validation import email_hashes
 _MASK = (1 << 64) - 1
 
 EMAIL_HASH = "__email_hash__"
-"""A column of validated frames holding their emails' hashes, made by the duplicate check: a batch's
-fingerprint adds them up instead of hashing every address again. Taken out before a hook sees the frame."""
+"""The last column of validated frames: their emails' hashes, made by the duplicate check. A batch's
+fingerprint adds them up instead of hashing every address again; taken out before a hook sees the frame."""
 
 
 class RowRanges:
@@ -95,9 +95,9 @@ class BatchDigest:
                 self.first_row = int(rows[0]) if self.first_row is None else self.first_row
                 self.last_row = int(rows[-1])
             self.size += len(frame)
-            if EMAIL_HASH in frame.columns:
-                hashes = frame[EMAIL_HASH].to_numpy()
-                frame = frame.drop(columns=EMAIL_HASH)
+            if len(frame.columns) and frame.columns[-1] == EMAIL_HASH:
+                hashes = frame.iloc[:, -1].to_numpy()
+                frame = frame.iloc[:, :-1]  # half the time of drop(columns=...)
             else:
                 hashes = email_hashes(frame["email"].to_numpy(dtype=object))
             self.fingerprint = (self.fingerprint + int(hashes.sum(dtype=np.uint64))) & _MASK
