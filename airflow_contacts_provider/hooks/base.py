@@ -577,6 +577,14 @@ class ContactImportHook(BaseHook, ABC):
     def get_field_specs(self) -> dict[str, FieldSpec]:
         """The destination fields this account accepts, keyed by name."""
 
+    def prepare_contacts(self, contacts: pd.DataFrame) -> pd.DataFrame:
+        """Work on validated contacts done once a chunk rather than once a batch (the operator calls it).
+
+        What it returns is cut into batches for :meth:`submit_import`, which takes plain contacts
+        too. By default, the contacts as they are.
+        """
+        return contacts
+
     @abstractmethod
     def submit_import(self, contacts: Contacts, *, list_ids: Sequence[str | int] | None = None,
                       exclude_list_ids: Sequence[str | int] | None = None) -> ImportJob:

@@ -114,6 +114,10 @@ class NotifuseHook(ContactImportHook):
 
     # -- submitting ------------------------------------------------------------------
 
+    def prepare_contacts(self, contacts: pd.DataFrame) -> pd.DataFrame:
+        """Encode a chunk's contacts at once (:func:`encode_contacts`); batches of it are sent as encoded."""
+        return encode_contacts(contacts)
+
     def submit_import(self, contacts: Contacts, *, list_ids: Sequence[str | int] | None = None,
                       exclude_list_ids: Sequence[str | int] | None = None) -> ImportJob:
         """Send one batch and return the finished job.
@@ -276,8 +280,18 @@ class PreparedBatch:
         return RowError(email=operation.email or _text(self.emails.iat[position]), index=position, reason=reason)
 
 
-def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
-    """Build the ``contacts`` array column by column, leaving out missing values and repeated emails."""
+_OBJECT = "__notifuse_contact__"
+_KEY = "__notifuse_key__"
+"""Columns of an encoded frame (:func:`encode_contacts`): each contact's JSON object and its Notifuse key."""
+
+
+def encode_contacts(frame: pd.DataFrame) -> pd.DataFrame:
+    """``email`` as given, each contact's Notifuse key and its ``contacts`` object as JSON (comma after).
+
+    Built column by column, missing values left out. The operator encodes a whole chunk at once
+    (:meth:`NotifuseHook.prepare_contacts`): a few Arrow calls for 15,000 contacts instead of for
+    every batch of 2,000.
+    """
     unknown = [str(column) for column in frame.columns if column not in _FIELD_NAMES]
     if unknown:
         raise MappingError(f"Notifuse contacts have no field {', '.join(unknown)}.")
@@ -286,6 +300,20 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
     emails = frame["email"] if "email" in frame.columns else pd.Series([], dtype=object)
     texts = pa.array(emails.astype("string"))  # as pandas reads them: a number becomes its text
     keys = _email_keys(texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts)
+    contacts = frame.copy(deep=False)
+    for column in _DATETIME_FIELDS.intersection(contacts.columns):
+        if pd.api.types.infer_dtype(contacts[column], skipna=True) != "string":
+            contacts[column] = contacts[column].map(_rfc3339)
+    objects = json_objects(contacts, {str(column): column for column in contacts.columns}, comma_after=True)
+    return pd.DataFrame({"email": emails, _KEY: pd.arrays.ArrowStringArray(keys),
+                         _OBJECT: pd.arrays.ArrowStringArray(objects)}, index=frame.index)
+
+
+def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
+    """The batch's ``contacts`` array, leaving out repeated emails; encoded first unless it was."""
+    encoded = frame if _OBJECT in frame.columns else encode_contacts(frame)
+    emails = encoded["email"].reset_index(drop=True)
+    keys = _string_array(encoded[_KEY])
     last = _last_rows(keys)
     repeated = (last >= 0) & (last != np.arange(len(keys)))
     positions = np.flatnonzero(~repeated)
@@ -293,13 +321,18 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
                            reason=f"duplicate email in batch: row {last[p]} has the same email "
                                   "and was sent instead")
                   for p in np.flatnonzero(repeated).tolist()]
-    sent = frame.iloc[positions] if duplicates else frame.copy(deep=False)
-    for column in _DATETIME_FIELDS.intersection(sent.columns):
-        if pd.api.types.infer_dtype(sent[column], skipna=True) != "string":
-            sent[column] = sent[column].map(_rfc3339)
-    contacts = json_objects(sent, {str(column): column for column in sent.columns}, comma_after=True)
+    contacts = _string_array(encoded[_OBJECT])
+    if duplicates:
+        contacts = contacts.take(positions)
     return PreparedBatch(contacts=contacts, positions=positions, emails=emails, keys=keys.take(positions),
                          duplicates=duplicates)
+
+
+def _string_array(column: pd.Series) -> pa.StringArray:
+    """An Arrow-backed text column as one Arrow string array (a batch may join several chunks' pieces)."""
+    values = pa.array(column)
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    return values.cast(pa.string())
 
 
 def _email_keys(emails: pa.Array) -> pa.StringArray:

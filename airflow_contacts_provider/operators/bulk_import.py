@@ -245,7 +245,7 @@ class BulkContactImportOperator(BaseOperator):
         # its cursor, transaction and locks open) and waits for the batches in flight.
         concurrency = hook.concurrent_requests
         in_flight: deque[tuple[Future[ImportJob], int, BatchDigest]] = deque()
-        validated = self._validated(source, validator, reconciliation, rejects)
+        validated = self._validated(source, validator, hook, reconciliation, rejects)
         with ThreadPoolExecutor(concurrency, thread_name_prefix="contacts-sender") as senders, \
                 ReadAhead(validated, depth=1, name="contacts-reader") as contacts:
             cutter = BatchCutter(contacts, batch_size)
@@ -330,18 +330,20 @@ class BulkContactImportOperator(BaseOperator):
             rejects.close()
         return self._finish(result)
 
-    def _validated(self, source: ContactSource, validator: ContactValidator, reconciliation: Reconciliation,
+    def _validated(self, source: ContactSource, validator: ContactValidator, hook: ContactImportHook,
+                   reconciliation: Reconciliation,
                    rejects: RejectsWriter | None) -> Generator[pd.DataFrame, None, None]:
-        """Source chunks as valid contacts; rejects and duplicates are counted and written as they pass.
+        """Source chunks as valid contacts, as the hook prepares them; rejects and duplicates are
+        counted and written as they pass.
 
         The source is read in a thread of its own, a chunk ahead: the database driver decodes
         (without the GIL) while the previous chunk is validated.
         """
         with ReadAhead(source.iter_chunks(self.chunk_size), depth=1, name="contacts-source") as chunks:
-            yield from self._validated_chunks(chunks, validator, reconciliation, rejects)
+            yield from self._validated_chunks(chunks, validator, hook, reconciliation, rejects)
 
     def _validated_chunks(self, chunks: Iterator[pd.DataFrame], validator: ContactValidator,
-                          reconciliation: Reconciliation,
+                          hook: ContactImportHook, reconciliation: Reconciliation,
                           rejects: RejectsWriter | None) -> Generator[pd.DataFrame, None, None]:
         for chunk in chunks:
             reconciliation.rows_read += len(chunk)
@@ -350,12 +352,12 @@ class BulkContactImportOperator(BaseOperator):
             if rejects is not None:
                 rejects.write(validated.rejects)
             self._check_reject_ratio(reconciliation, early=True)
-            if validated.contacts.empty:
+            contacts, hashes = validated.contacts, validated.email_hashes
+            del chunk, validated  # suspended at yield, the generator would hold them beside what it yields
+            if contacts.empty:
                 continue
-            if validated.email_hashes is None:
-                yield validated.contacts
-            else:
-                yield validated.contacts.assign(**{EMAIL_HASH: validated.email_hashes})
+            contacts = hook.prepare_contacts(contacts)
+            yield contacts if hashes is None else contacts.assign(**{EMAIL_HASH: hashes})
 
     def _send_once(self, hook: ContactImportHook, ledger: ImportLedger, sequence: int, digest: BatchDigest,
                    batch: Iterator[pd.DataFrame]) -> ImportJob:

@@ -404,6 +404,29 @@ def test_prepared_contacts_match_the_records_built_by_hand() -> None:
     ]
 
 
+def test_a_batch_of_chunks_encoded_ahead_is_the_batch_encoded_whole() -> None:
+    """The operator encodes each chunk (prepare_contacts); the batch cut from them must send the same."""
+    frame = pd.DataFrame({
+        "email": ["a@x.io", "B@x.io ", "b@x.io", None, "c@x.io", "a@x.io"],
+        "first_name": pd.Series(["Ann", None, "Bob", "Cy", "Di", "Al"], dtype="str"),
+        "custom_number_1": [1.0, 2.5, np.nan, 4.0, 5.0, 6.0],
+        "custom_datetime_1": pd.Series([datetime(2024, 1, 2, 3, 4, 5), None, None, None, None,
+                                        "2024-05-06T07:08:09Z"], dtype=object),
+    }, index=range(100, 106))
+    whole = prepare_batch(frame)
+
+    hook = NotifuseHook()
+    chunks = pd.concat([hook.prepare_contacts(frame.iloc[:4]), hook.prepare_contacts(frame.iloc[4:])])
+    ahead = prepare_batch(chunks)
+
+    assert msgspec.json.decode(json_array(ahead.contacts)) == msgspec.json.decode(json_array(whole.contacts))
+    assert ahead.positions.tolist() == whole.positions.tolist() == [2, 3, 4, 5]
+    assert ahead.keys.equals(whole.keys)
+    assert [(e.index, e.email, e.reason) for e in ahead.duplicates] == [(e.index, e.email, e.reason)
+                                                                         for e in whole.duplicates]
+    assert list(chunks.index) == list(frame.index), "row numbers stay, for the batch digest"
+
+
 def test_repeated_emails_keep_the_last_row_and_blank_ones_are_all_sent() -> None:
     frame = pd.DataFrame({"email": ["a@x.io", None, "b@x.io", " A@X.IO", "", "  ", None, "a@x.io", "b@x.io"]})
 
