@@ -235,7 +235,9 @@ class RateLimiter:
             return max(0.0, start - now)
 
     def acquire(self) -> None:
-        time.sleep(self.delay())
+        wait = self.delay()
+        if wait > 0:  # sleep(0) would still hand the GIL to another thread and wait to get it back
+            time.sleep(wait)
 
 
 class RetryPolicy:
