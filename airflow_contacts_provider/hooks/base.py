@@ -582,8 +582,8 @@ class ContactImportHook(BaseHook, ABC):
     def prepare_contacts(self, contacts: pd.DataFrame) -> pd.DataFrame:
         """Work on validated contacts done once a chunk rather than once a batch (the operator calls it).
 
-        What it returns is cut into batches for :meth:`submit_import`, which takes plain contacts
-        too. By default, the contacts as they are.
+        What it returns, the same rows in the same order and index, is cut into batches for
+        :meth:`submit_import`, which takes plain contacts too. By default, the contacts as they are.
         """
         return contacts
 
