@@ -7,6 +7,7 @@ decides how a request is sent, retried, rate-limited and turned into an error.
 from __future__ import annotations
 
 import json as jsonlib
+import os
 import random
 import tempfile
 import threading
@@ -16,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar, TypeAlias
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -350,6 +352,7 @@ class ContactImportHook(BaseHook, ABC):
         self._max_retries = max_retries
         self.max_rate_limit_wait = max_rate_limit_wait
         self._backoff_base = backoff_base
+        self._proxies_by_origin: dict[str, dict[str, str]] = {}
 
     # -- connection ------------------------------------------------------------------
 
@@ -433,9 +436,26 @@ class ContactImportHook(BaseHook, ABC):
 
     @cached_property
     def session(self) -> requests.Session:
+        """One HTTP session, reading the environment's proxy and CA-bundle settings once, not per request.
+
+        With ``trust_env`` on, requests reads every environment variable twice a request to find
+        proxies: half a millisecond, 0.2 s for Notifuse's 500 requests a million contacts. Here
+        ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are read once per host (:meth:`_proxies`) and
+        ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` when the session is made; ``.netrc``, the rest of
+        what ``trust_env`` reads, must not count anyway (:class:`HeaderAuth`).
+        """
         session = requests.Session()
+        session.trust_env = False
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         session.headers.update({"Accept": "application/json", "User-Agent": "airflow-contacts-provider"})
         return session
+
+    def _proxies(self, url: str) -> dict[str, str]:
+        """The environment's proxies for a URL's host (``NO_PROXY`` applied), read once per host."""
+        origin = urlsplit(url)._replace(path="", query="", fragment="").geturl()
+        if origin not in self._proxies_by_origin:
+            self._proxies_by_origin[origin] = requests.utils.get_environ_proxies(url)
+        return self._proxies_by_origin[origin]
 
     def _retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.max_retries, self.max_rate_limit_wait, self.backoff_base)
@@ -481,7 +501,7 @@ class ContactImportHook(BaseHook, ABC):
                 self.limiter.acquire()
             body = data() if callable(data) else data
             return self.session.request(method, url, json=json, data=body, headers=headers, auth=auth,
-                                        params=params, timeout=self.timeout)
+                                        params=params, timeout=self.timeout, proxies=self._proxies(url))
 
         response = Retrying(**self._retry_settings())(send)
         self._raise_for_status(response, accept)
