@@ -608,11 +608,13 @@ def _normalise_emails(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         blank = (text == "").to_numpy(dtype=bool)
         missing_positions.append(text.index.to_numpy()[blank])
         text = text[~blank]
-        too_long = (text.str.len() > EMAIL_MAX_LENGTH).to_numpy(dtype=bool)
+        lengths = text.str.len().to_numpy()
+        too_long = lengths > EMAIL_MAX_LENGTH
         problems.append(_refused(text, too_long, EMAIL_FIELD,
                                  f"invalid syntax (longer than {EMAIL_MAX_LENGTH} characters)", show=False))
         text = text[~too_long]
-        fast = _vouched_for(pa.array(text, pa.string())).to_numpy(zero_copy_only=False)
+        longest = int(lengths[~too_long].max(initial=0))
+        fast = _vouched_for(pa.array(text, pa.string()), longest).to_numpy(zero_copy_only=False)
         accepted = text[fast]
         result[accepted.index.to_numpy()] = accepted.to_numpy(dtype=object)
         checked, refused = _check_emails_slowly(text[~fast])
@@ -632,20 +634,22 @@ def _clean_emails(raw: pd.Series) -> pd.Series | None:
         return None
     clean = raw.str.strip().str.lower()
     texts = pa.array(clean)
-    if texts.null_count or pc.max(pc.utf8_length(texts)).as_py() > EMAIL_MAX_LENGTH:
+    if texts.null_count:
         return None
-    if not pc.all(_vouched_for(texts)).as_py():
+    longest = pc.max(pc.utf8_length(texts)).as_py()
+    if longest > EMAIL_MAX_LENGTH or not pc.all(_vouched_for(texts, longest)).as_py():
         return None
     return clean
 
 
-def _vouched_for(texts: pa.Array | pa.ChunkedArray) -> pa.BooleanArray | pa.ChunkedArray:
+def _vouched_for(texts: pa.Array | pa.ChunkedArray, longest: int) -> pa.BooleanArray | pa.ChunkedArray:
     """Where the fast pattern vouches for a trimmed, lower-cased address: RE2 passes over the column.
 
-    The long-label pass runs only when some address is long enough to hold such a label.
+    The long-label pass runs only when some address (``longest``: the longest's length) is long
+    enough to hold such a label.
     """
     refer = pc.match_substring_regex(texts, _EMAIL_SPECIAL_USE)
-    if (pc.max(pc.utf8_length(texts)).as_py() or 0) >= _EMAIL_LONG_LABEL_MIN_LENGTH:
+    if longest >= _EMAIL_LONG_LABEL_MIN_LENGTH:
         refer = pc.or_(refer, pc.match_substring_regex(texts, _EMAIL_LONG_LABEL))
     return pc.and_not(pc.match_substring_regex(texts, _EMAIL_FAST_WHOLE), refer)
 
