@@ -38,7 +38,8 @@ class ReadAhead(Generic[T]):
         if depth < 1:
             raise ValueError(f"depth must be at least 1, not {depth}.")
         self._items = items
-        self._queue: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._room = threading.Semaphore(depth)  # items produced or being produced, not yet taken
         self._stopping = threading.Event()
         self._finished = False
         self._thread = threading.Thread(target=self._produce, name=name, daemon=True)
@@ -51,6 +52,7 @@ class ReadAhead(Generic[T]):
         if self._finished:
             raise StopIteration
         kind, value = self._queue.get()
+        self._room.release()
         if kind == _ITEM:
             return value  # type: ignore[return-value]
         self._finished = True
@@ -78,23 +80,24 @@ class ReadAhead(Generic[T]):
     def _produce(self) -> None:
         iterator = iter(self._items)
         try:
-            for item in iterator:
-                if not self._hand_over(_ITEM, item):
+            while self._wait_for_room():
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    self._queue.put((_DONE, None))
                     return
-            self._hand_over(_DONE, None)
+                self._queue.put((_ITEM, item))
+                del item
         except BaseException as error:  # handed to the consumer, which raises it
-            self._hand_over(_ERROR, error)
+            self._queue.put((_ERROR, error))
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
 
-    def _hand_over(self, kind: str, value: object) -> bool:
-        """Queue one message, waiting for room; ``False`` if the consumer stopped meanwhile."""
+    def _wait_for_room(self) -> bool:
+        """Wait until fewer than ``depth`` items are ahead of the consumer; ``False`` if it stopped meanwhile."""
         while not self._stopping.is_set():
-            try:
-                self._queue.put((kind, value), timeout=self._POLL_SECONDS)
+            if self._room.acquire(timeout=self._POLL_SECONDS):
                 return True
-            except queue.Full:
-                continue
         return False

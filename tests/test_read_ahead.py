@@ -53,10 +53,28 @@ def test_leaving_early_stops_the_producer_and_closes_the_generator() -> None:
     with ReadAhead(endless(), depth=2) as items:
         assert next(items) == 0
     assert closed.is_set()
-    # One taken, two queued, one waiting for room and, at most, one more made as the stop lands.
-    assert len(produced) <= 5
+    # One taken and at most two made ahead of it.
+    assert len(produced) <= 3
     with pytest.raises(StopIteration):
         next(items)
+
+
+def test_the_producer_makes_no_more_than_depth_items_ahead_of_the_consumer() -> None:
+    """An item waiting to be handed over counts as ahead: memory holds the taken item plus ``depth``."""
+    produced = []
+    ahead = []
+
+    def counted() -> Iterator[int]:
+        for number in range(20):
+            produced.append(number)
+            yield number
+
+    with ReadAhead(counted(), depth=1) as items:
+        for taken, item in enumerate(items, start=1):
+            threading.Event().wait(0.01)  # a slow consumer: the producer has time to run ahead
+            ahead.append(len(produced) - taken)
+            assert item == taken - 1
+    assert max(ahead) == 1
 
 
 def test_depth_must_be_positive() -> None:
