@@ -27,6 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airflow_contacts_provider.arrow_text import text_buffers
+
 
 @dataclass(frozen=True)
 class Constant:
@@ -101,17 +103,6 @@ def comma_joined(objects: pa.StringArray) -> pa.Buffer:
         return data_buffer.slice(int(offsets[0]), int(offsets[-1] - offsets[0]) - 1)
     whole = pa.ListArray.from_arrays(pa.array([0, len(objects)], pa.int32()), objects)
     return pc.binary_join(whole, ",")[0].as_buffer()
-
-
-def text_buffers(texts: pa.StringArray | pa.LargeStringArray) -> tuple[np.ndarray, pa.Buffer]:
-    """Where each text starts and ends in the data buffer (``len(texts) + 1`` offsets), and that buffer.
-
-    The offsets are the array's own, a slice's included: no copy.
-    """
-    _, offsets_buffer, data_buffer = texts.buffers()
-    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
-    offsets = np.frombuffer(offsets_buffer, width)[texts.offset:texts.offset + len(texts) + 1]
-    return offsets, data_buffer if data_buffer is not None else pa.py_buffer(b"")
 
 
 def _members(frame: pd.DataFrame, members: Mapping[str, Member], enc_hook: EncHook) -> tuple[Pieces, bool]:

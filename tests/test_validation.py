@@ -413,3 +413,29 @@ def test_dates_are_written_as_strftime_writes_them(pattern: str) -> None:
     written = _format_datetimes(stamps, pattern)
     assert written.index.tolist() == [5, 6, 7, 8, 9]
     assert written.tolist() == pd.DatetimeIndex(stamps).strftime(pattern).tolist()
+
+
+@pytest.mark.parametrize("emails", [
+    [" Ana@Example.COM", "bob@example.com\t", "carl@example.com"],
+    ["ana@example.com", "BOB@EXAMPLE.COM", "carl@example.com"],
+    ["ana@example.com", "bob@example.com", "carl@example.com"],
+])
+def test_text_columns_of_arrow_text_are_trimmed_and_lower_cased_only_where_needed(emails: list[str]) -> None:
+    """Typed text columns (a warehouse's) take the whole-column path: same result as value by value."""
+    frame = pd.DataFrame({"email": pd.Series(emails, dtype="str"),
+                          "first_name": pd.Series(["\u00a0Ann", "Bo ", "Cy"], dtype="str"),
+                          "last_name": pd.Series(["Lee", "Ng", "Ode"], dtype="str")})
+    result = ContactValidator(MAILTRAP, None, "mailtrap").validate(frame)
+
+    assert result.contacts["email"].tolist() == ["ana@example.com", "bob@example.com", "carl@example.com"]
+    assert result.contacts["first_name"].tolist() == ["Ann", "Bo", "Cy"]
+    assert result.contacts["last_name"].tolist() == ["Lee", "Ng", "Ode"]
+    assert all(isinstance(result.contacts[name].dtype, pd.StringDtype) for name in result.contacts.columns)
+    assert result.rejects.empty
+
+
+def test_a_typed_text_column_with_a_unicode_address_still_gets_email_validator() -> None:
+    frame = pd.DataFrame({"email": pd.Series(["ana@example.com", "JOSÉ@bücher.example"], dtype="str")})
+    result = ContactValidator(MAILTRAP, None, "mailtrap").validate(frame)
+
+    assert result.contacts["email"].tolist() == ["ana@example.com", "josé@xn--bcher-kva.example"]

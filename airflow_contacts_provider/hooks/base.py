@@ -34,6 +34,7 @@ from tenacity import (
     retry_if_result,
 )
 
+from airflow_contacts_provider.arrow_text import text_buffers
 from airflow_contacts_provider.exceptions import (
     BatchTooLargeError,
     ConfigurationError,
@@ -42,7 +43,7 @@ from airflow_contacts_provider.exceptions import (
 )
 from airflow_contacts_provider.fields import FieldSpec
 from airflow_contacts_provider.import_job import ImportJob
-from airflow_contacts_provider.json_rows import comma_joined, text_buffers
+from airflow_contacts_provider.json_rows import comma_joined
 
 Contacts: TypeAlias = "pd.DataFrame | Iterable[pd.DataFrame] | Sequence[Mapping[str, Any]]"
 """Flat contact records keyed by destination field name (see ``FieldSpec.name``): a frame,

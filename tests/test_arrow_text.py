@@ -1,0 +1,36 @@
+"""arrow_text: looks at Arrow text buffers that must agree with Arrow's own string kernels."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from airflow_contacts_provider.arrow_text import arrow_texts, may_need_trimming, text_bytes
+
+EDGE_CHARACTERS = [chr(code) for code in range(0x250)] + ["\u00a0", "\u0085", "\u2003", "\u3000", "\ufeff", "é"]
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_a_text_that_trimming_changes_is_always_flagged(kind: pa.DataType) -> None:
+    for character in EDGE_CHARACTERS:
+        for text in (character + "ab", "ab" + character, character, "a" + character + "b"):
+            texts = pa.array(["x", text, ""], kind)
+            changed = not pc.all(pc.equal(pc.utf8_trim_whitespace(texts), texts)).as_py()
+            assert may_need_trimming(texts) or not changed, repr(text)
+
+
+def test_clean_texts_are_not_flagged_and_a_slice_is_judged_on_its_own_rows() -> None:
+    texts = pa.array([" padded", "Ana", "o'Brien", "", "x~"], pa.large_string())
+    assert may_need_trimming(texts)
+    assert not may_need_trimming(texts.slice(1))
+    assert text_bytes(texts.slice(1, 2)).tobytes() == b"Anao'Brien"
+
+
+def test_a_pandas_text_column_comes_as_one_arrow_array_without_a_copy() -> None:
+    column = pd.concat([pd.Series(["a", "b"], dtype="str"), pd.Series(["c"], dtype="str")], ignore_index=True)
+    assert arrow_texts(column).to_pylist() == ["a", "b", "c"]
+    single = pd.Series(["a", "b"], dtype="str")
+    assert arrow_texts(single).buffers()[2].address == single.array._pa_array.chunk(0).buffers()[2].address
+    assert arrow_texts(pd.Series(["a", None], dtype=object)).to_pylist() == ["a", None]
