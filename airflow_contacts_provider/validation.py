@@ -787,7 +787,8 @@ def _convert_text(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
         text = values.astype(str)
         text[whole] = values[whole].astype(np.int64).astype(str)
     elif kind is _Kind.BOOLEAN:
-        text = values.map({True: "true", False: "false"})
+        text = pd.Series(pd.array(pc.if_else(pa.array(values, pa.bool_()), "true", "false"), dtype="str"),
+                         index=values.index)
     elif kind is _Kind.DECIMAL:
         text = values.map(str)
     elif kind is _Kind.DATE:
@@ -802,7 +803,7 @@ def _convert_text(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
 
 def _check_text(text: pd.Series, spec: FieldSpec) -> tuple[pd.Series, pd.Series]:
     problems = []
-    if spec.max_length is not None:
+    if spec.max_length is not None and _may_be_longer(text, spec.max_length):
         too_long = (text.str.len() > spec.max_length).to_numpy(dtype=bool)
         problems.append(_refused(text, too_long, spec.name, f"longer than {spec.max_length} characters",
                                  show=False))
@@ -814,6 +815,15 @@ def _check_text(text: pd.Series, spec: FieldSpec) -> tuple[pd.Series, pd.Series]
         problems.append(_refused(text, ~known, spec.name, f"not one of {', '.join(spec.choices)}"))
         text = chosen[known]
     return text, _concat_problems(problems)
+
+
+def _may_be_longer(text: pd.Series, limit: int) -> bool:
+    """Whether some text may have more than ``limit`` characters; Arrow text is known not to when
+    none has more bytes (a character is one byte or more)."""
+    if not isinstance(text.dtype, pd.StringDtype) or text.dtype.storage != "pyarrow":
+        return True
+    offsets, _ = text_buffers(arrow_texts(text))
+    return bool((offsets[1:] - offsets[:-1] > limit).any())
 
 
 def _convert_integer(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
@@ -910,8 +920,14 @@ def _convert_datetime(kind: _Kind, values: pd.Series, resolved_field: ResolvedFi
         values = parsed[ok]
     elif kind not in (_Kind.DATE, _Kind.DATETIME):
         return _refuse_all(values, name, f"not a {noun}")
-    return _format_datetimes(values, formats.date if is_date else formats.datetime), problems
+    pattern = formats.date if is_date else formats.datetime
+    if kind is _Kind.DATE and pattern == ISO_DATETIME:
+        pattern = _ISO_MIDNIGHT  # the same text, written as a date and its literal midnight
+    return _format_datetimes(values, pattern), problems
 
+
+_ISO_MIDNIGHT = ISO_DATE + "T00:00:00Z"
+""":data:`ISO_DATETIME` of a date (midnight UTC)."""
 
 _NUMPY_ISO_FORMATS: dict[str, tuple[Literal["D", "s"], str]] = {ISO_DATE: ("D", ""), ISO_DATETIME: ("s", "Z")}
 """Patterns numpy's ``datetime_as_string`` writes as ``strftime`` does, without a Python call per value."""

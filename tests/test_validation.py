@@ -439,3 +439,20 @@ def test_a_typed_text_column_with_a_unicode_address_still_gets_email_validator()
     result = ContactValidator(MAILTRAP, None, "mailtrap").validate(frame)
 
     assert result.contacts["email"].tolist() == ["ana@example.com", "josé@xn--bcher-kva.example"]
+
+
+def test_booleans_and_dates_into_text_and_date_time_fields_are_written_alike_from_any_source_type() -> None:
+    mapping = {"email": "email", "flag": "custom_string_1", "day": "custom_datetime_1", "day_text": "custom_string_2"}
+    flags, days = [True, False, None], [dt.date(2024, 2, 29), None, dt.date(1, 1, 1)]
+    typed = pd.DataFrame({"email": pd.Series([f"u{i}@example.com" for i in range(3)], dtype="str"),
+                          "flag": pd.Series(flags, dtype="boolean"),
+                          "day": pd.array(days, dtype=pd.ArrowDtype(pa.date32())),
+                          "day_text": pd.array(days, dtype=pd.ArrowDtype(pa.date32()))})
+    as_objects = chunk(email=typed["email"].tolist(), flag=flags, day=days, day_text=days)
+
+    for frame in (typed, as_objects):
+        contacts = ContactValidator(NOTIFUSE, mapping, "notifuse").validate(frame).contacts.astype(object)
+        assert contacts["custom_string_1"].tolist()[:2] == ["true", "false"]
+        assert contacts["custom_datetime_1"].tolist()[::2] == ["2024-02-29T00:00:00Z", "0001-01-01T00:00:00Z"]
+        assert contacts["custom_string_2"].tolist()[::2] == ["2024-02-29", "0001-01-01"]
+        assert pd.isna(contacts["custom_string_1"].iloc[2]) and pd.isna(contacts["custom_datetime_1"].iloc[1])
