@@ -229,8 +229,10 @@ class PreparedBatch:
         sent contacts, all at once. Errors name their request index ("... at index N: ..."),
         the only handle on a contact that failed to parse (its email comes back empty).
         """
-        keys = _email_keys(pa.array([operation.email for operation in operations], pa.string()))
-        if keys.null_count == 0 and keys.equals(self.keys):  # the usual answer: each contact, in request order
+        answered = pa.array([operation.email for operation in operations], pa.string())
+        # The usual answer: each contact, in request order, under the key it was sent with.
+        keys = answered if answered.null_count == 0 and answered.equals(self.keys) else _email_keys(answered)
+        if keys.null_count == 0 and keys.equals(self.keys):
             indices = np.arange(len(keys))
         else:
             found = pc.index_in(keys, value_set=self.keys, skip_nulls=True)
@@ -344,6 +346,8 @@ def _email_keys(emails: pa.Array) -> pa.StringArray:
 def _last_rows(keys: pa.StringArray) -> np.ndarray:
     """For each row, the last row with the same key (itself if none later); -1 where the key is null."""
     encoded = pc.dictionary_encode(keys)
+    if keys.null_count == 0 and len(encoded.dictionary) == len(keys):  # every key once: the usual batch
+        return np.arange(len(keys))
     codes = pc.fill_null(encoded.indices, -1).to_numpy()
     keyed = np.flatnonzero(codes >= 0)
     last_of_code = np.full(len(encoded.dictionary), -1)
