@@ -31,7 +31,7 @@ from decimal import Decimal
 from enum import Enum
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -907,6 +907,10 @@ def _convert_boolean(kind: _Kind, values: pd.Series, resolved_field: ResolvedFie
     return numbers[known].astype(bool), _refused(values, ~known, name, "not a boolean")
 
 
+_ISO_MIDNIGHT = ISO_DATE + "T00:00:00Z"
+""":data:`ISO_DATETIME` of a date (midnight UTC)."""
+
+
 def _convert_datetime(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,
                       formats: DateFormats) -> tuple[pd.Series, pd.Series]:
     name = resolved_field.name
@@ -926,18 +930,11 @@ def _convert_datetime(kind: _Kind, values: pd.Series, resolved_field: ResolvedFi
     return _format_datetimes(values, pattern), problems
 
 
-_ISO_MIDNIGHT = ISO_DATE + "T00:00:00Z"
-""":data:`ISO_DATETIME` of a date (midnight UTC)."""
-
-_NUMPY_ISO_FORMATS: dict[str, tuple[Literal["D", "s"], str]] = {ISO_DATE: ("D", ""), ISO_DATETIME: ("s", "Z")}
-"""Patterns numpy's ``datetime_as_string`` writes as ``strftime`` does, without a Python call per value."""
-
-
 def _format_datetimes(values: pd.Series, pattern: str) -> pd.Series:
     """Format UTC timestamps as text.
 
     An ISO 8601 date, alone or followed by literal text, is Arrow's cast of the days; other
-    patterns format each distinct value once (dates repeat a lot), ISO 8601 ones by numpy.
+    patterns format each distinct value once (dates repeat a lot), ISO 8601 date-times by numpy.
     """
     after_date = pattern.removeprefix(ISO_DATE)
     if after_date != pattern and "%" not in after_date:
@@ -946,9 +943,8 @@ def _format_datetimes(values: pd.Series, pattern: str) -> pd.Series:
             texts = pc.binary_join_element_wise(texts, after_date, "")
         return pd.Series(pd.array(texts, dtype="str"), index=values.index)
     codes, unique = pd.factorize(values)
-    if pattern in _NUMPY_ISO_FORMATS:
-        unit, suffix = _NUMPY_ISO_FORMATS[pattern]
-        texts = np.char.add(np.datetime_as_string(pd.DatetimeIndex(unique).to_numpy(), unit=unit), suffix)
+    if pattern == ISO_DATETIME:  # numpy writes it as strftime does, without a Python call a value
+        texts = np.char.add(np.datetime_as_string(pd.DatetimeIndex(unique).to_numpy(), unit="s"), "Z")
     else:
         texts = pd.DatetimeIndex(unique).strftime(pattern).to_numpy(dtype=object)
     return pd.Series(pd.array(texts, dtype="str").take(codes), index=values.index)
