@@ -57,6 +57,9 @@ _INFERRED_TYPES = {"string": pa.string(), "integer": pa.int64(), "floating": pa.
                    "boolean": pa.bool_(), "date": pa.date32()}
 """Object columns whose values are all of one kind (``pd.api.types.infer_dtype``) and their Arrow type."""
 
+_PLAIN_WHOLE_BELOW = 1e9
+"""Arrow writes a whole float below this in plain digits; from 1e10 it may use an exponent (``1e+10``)."""
+
 _QUOTE, _BACKSLASH, _COMMA, _FIRST_PRINTABLE = ord('"'), ord("\\"), ord(","), 0x20
 
 
@@ -239,10 +242,12 @@ def _floats(values: pa.DoubleArray, name: Any) -> Pieces:
     if np.isinf(numbers).any():
         raise ValueError(f"Out of range float values are not JSON compliant (column {name!r}).")
     text = values.cast(pa.string())
-    whole = np.mod(numbers, 1) == 0  # False where missing (NaN)
+    whole = np.floor(numbers) == numbers  # False where missing (NaN)
     if not whole.any():
         return [text]
-    whole &= ~pc.fill_null(pc.match_substring(text, "e"), True).to_numpy(zero_copy_only=False)
+    large = np.flatnonzero(whole & (np.abs(numbers) >= _PLAIN_WHOLE_BELOW))
+    if large.size:  # written with an exponent ("1e+16"), a whole number already reads back as a float
+        whole[large] = ~pc.match_substring(text.take(large), "e").to_numpy(zero_copy_only=False)
     return [text, pc.if_else(pa.array(whole), ".0", "")]
 
 
