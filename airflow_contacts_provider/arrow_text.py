@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _PRINTABLE_ASCII_FIRST, _PRINTABLE_ASCII_COUNT = 0x21, 0x7E - 0x21 + 1
 """``!`` to ``~``: the bytes a text without edge whitespace may surely start and end with."""
@@ -35,18 +36,26 @@ def arrow_texts(column: pd.Series) -> pa.StringArray | pa.LargeStringArray:
     return values
 
 
-def may_need_trimming(texts: pa.StringArray | pa.LargeStringArray) -> bool:
-    """Whether trimming whitespace could change a text: one look at each text's first and last byte.
+def needs_trimming(texts: pa.StringArray | pa.LargeStringArray) -> bool:
+    """Whether trimming whitespace changes some text.
 
-    ``False`` means no text starts or ends with whitespace; ``True`` that some may: a space or
-    control character, or a non-ASCII character (Unicode has spaces of its own), at an edge.
-    Null slots must be empty or absent.
+    One look at each text's first and last byte clears most texts; only those that start or end
+    with a space, a control or a non-ASCII character (Unicode has spaces of its own, and "Chloé"
+    ends in one) are trimmed by Arrow to see. Null slots must be empty or absent.
     """
     offsets, data_buffer = text_buffers(texts)
     data = np.frombuffer(data_buffer, np.uint8)
     starts, ends = offsets[:-1], offsets[1:]
-    if (ends == starts).any():
-        starts, ends = starts[ends > starts], ends[ends > starts]
-    edges = np.concatenate((data.take(starts), data.take(ends - 1)))
+    filled = ends > starts
+    if not filled.all():
+        starts, ends = starts[filled], ends[filled]
     # Below "!" the subtraction wraps round to 0xDF and more: one comparison finds both ends of the range.
-    return bool(((edges - _PRINTABLE_ASCII_FIRST) >= _PRINTABLE_ASCII_COUNT).any())
+    odd = ((data.take(starts) - _PRINTABLE_ASCII_FIRST) >= _PRINTABLE_ASCII_COUNT) | (
+        (data.take(ends - 1) - _PRINTABLE_ASCII_FIRST) >= _PRINTABLE_ASCII_COUNT)
+    if not odd.any():
+        return False
+    if not filled.all():  # back to one flag a text, empty ones unflagged
+        odd, flags = np.zeros(len(filled), dtype=bool), odd
+        odd[filled] = flags
+    looked_at = texts.filter(pa.array(odd))
+    return not pc.all(pc.equal(pc.utf8_trim_whitespace(looked_at), looked_at)).as_py()

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from email_validator import EmailNotValidError, validate_email
 from pandas.api import types as ptypes
 
-from airflow_contacts_provider.arrow_text import arrow_texts, may_need_trimming, text_buffers, text_bytes
+from airflow_contacts_provider.arrow_text import arrow_texts, needs_trimming, text_buffers, text_bytes
 from airflow_contacts_provider.exceptions import MappingError
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.mapping import EMAIL_FIELD, FieldMapping, ResolvedField, ResolvedMapping
@@ -637,7 +637,7 @@ def _clean_emails(raw: pd.Series) -> pd.Series | None:
     given = texts = arrow_texts(raw)
     if texts.null_count:
         return None
-    if may_need_trimming(texts):
+    if needs_trimming(texts):
         texts = pc.utf8_trim_whitespace(texts)
     data = text_bytes(texts)
     if (data >= 0x80).any():  # the fast pattern is ASCII: leave the column to email-validator
@@ -732,7 +732,7 @@ def _clean_text(column: pd.Series, spec: FieldSpec) -> pd.Series | None:
     texts = arrow_texts(column)
     if texts.null_count:
         return None
-    if may_need_trimming(texts):
+    if needs_trimming(texts):
         column = column.str.strip()
         texts = arrow_texts(column)
     offsets, _ = text_buffers(texts)

@@ -7,24 +7,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from airflow_contacts_provider.arrow_text import arrow_texts, may_need_trimming, text_bytes
+from airflow_contacts_provider.arrow_text import arrow_texts, needs_trimming, text_bytes
 
 EDGE_CHARACTERS = [chr(code) for code in range(0x250)] + ["\u00a0", "\u0085", "\u2003", "\u3000", "\ufeff", "é"]
 
 
 @pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
-def test_a_text_that_trimming_changes_is_always_flagged(kind: pa.DataType) -> None:
+def test_trimming_is_needed_exactly_where_arrow_trimming_changes_a_text(kind: pa.DataType) -> None:
     for character in EDGE_CHARACTERS:
         for text in (character + "ab", "ab" + character, character, "a" + character + "b"):
             texts = pa.array(["x", text, ""], kind)
             changed = not pc.all(pc.equal(pc.utf8_trim_whitespace(texts), texts)).as_py()
-            assert may_need_trimming(texts) or not changed, repr(text)
+            assert needs_trimming(texts) == changed, repr(text)
 
 
-def test_clean_texts_are_not_flagged_and_a_slice_is_judged_on_its_own_rows() -> None:
-    texts = pa.array([" padded", "Ana", "o'Brien", "", "x~"], pa.large_string())
-    assert may_need_trimming(texts)
-    assert not may_need_trimming(texts.slice(1))
+def test_trimmed_texts_need_none_and_a_slice_is_judged_on_its_own_rows() -> None:
+    texts = pa.array([" padded", "Ana", "o'Brien", "", "x~", "Chloé", "Émile"], pa.large_string())
+    assert needs_trimming(texts)
+    assert not needs_trimming(texts.slice(1))
+    assert needs_trimming(pa.array(["Chloé", "Ana\u00a0"], pa.large_string()))
     assert text_bytes(texts.slice(1, 2)).tobytes() == b"Anao'Brien"
 
 
