@@ -101,9 +101,9 @@ class BulkContactImportOperator(BaseOperator):
     :param exclude_list_ids: Mailtrap only: lists to remove every contact from.
     :param batch_size: contacts per request; defaults to, and may not exceed, the provider's limit.
     :param chunk_size: rows read from the source at a time; bounds memory. At the default a
-        sync of 11-column contacts holds 50-75 MiB beyond what the worker held before (200-235
-        MiB with Airflow, pandas and pyarrow imported); 50,000 is 10-20 % faster for about 60
-        MiB more (benchmarks/throughput.py).
+        sync of 11-column contacts holds 40-60 MiB beyond what the worker held before (200-235
+        MiB with Airflow, pandas and pyarrow imported); 30,000 is about 7 % faster for 15 MiB
+        more, 50,000 10-20 % faster for about 50 MiB more (benchmarks/throughput.py).
     :param wait_for_completion: wait for async import jobs to finish.
     :param deferrable: wait in the triggerer rather than a worker slot.
     :param poll_interval: seconds between job status checks.
