@@ -66,7 +66,7 @@ class ReadAhead(Generic[T]):
         """Stop producing, let the producer close ``items``, and wait for its thread to end."""
         self._stopping.set()
         while self._thread.is_alive():
-            with suppress(queue.Empty):  # make room, so a producer waiting to hand over an item sees the stop
+            with suppress(queue.Empty):  # let go of items made ahead while the producer notices the stop
                 self._queue.get(timeout=self._POLL_SECONDS)
         self._finished = True
 
