@@ -28,6 +28,12 @@ def text_bytes(texts: pa.StringArray | pa.LargeStringArray) -> np.ndarray:
     return np.frombuffer(data_buffer, np.uint8)[offsets[0]:offsets[-1]]
 
 
+def text_sizes(texts: pa.StringArray | pa.LargeStringArray) -> np.ndarray:
+    """Each text's length in bytes (at least its length in characters)."""
+    offsets, _ = text_buffers(texts)
+    return offsets[1:] - offsets[:-1]
+
+
 def arrow_texts(column: pd.Series) -> pa.StringArray | pa.LargeStringArray:
     """A pandas text column as one Arrow array: the column's own when it is Arrow-backed in one piece."""
     values = pa.array(column, type=None if isinstance(column.dtype, pd.StringDtype) else pa.large_string())

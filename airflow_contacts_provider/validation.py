@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from email_validator import EmailNotValidError, validate_email
 from pandas.api import types as ptypes
 
-from airflow_contacts_provider.arrow_text import arrow_texts, needs_trimming, text_buffers, text_bytes
+from airflow_contacts_provider.arrow_text import arrow_texts, needs_trimming, text_bytes, text_sizes
 from airflow_contacts_provider.exceptions import MappingError
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.mapping import EMAIL_FIELD, FieldMapping, ResolvedField, ResolvedMapping
@@ -644,8 +644,7 @@ def _clean_emails(raw: pd.Series) -> pd.Series | None:
         return None
     if ((data - ord("A")) < 26).any():  # an upper-case letter (the bytes wrap round below "A")
         texts = pc.ascii_lower(texts)
-    offsets, _ = text_buffers(texts)
-    longest = int((offsets[1:] - offsets[:-1]).max())  # ASCII: bytes are characters
+    longest = int(text_sizes(texts).max())  # ASCII: bytes are characters
     if longest > EMAIL_MAX_LENGTH or not pc.all(_vouched_for(texts, longest)).as_py():
         return None
     return raw if texts is given else pd.Series(pd.array(texts, dtype=raw.dtype), index=raw.index)
@@ -735,8 +734,7 @@ def _clean_text(column: pd.Series, spec: FieldSpec) -> pd.Series | None:
     if needs_trimming(texts):
         column = column.str.strip()
         texts = arrow_texts(column)
-    offsets, _ = text_buffers(texts)
-    sizes = offsets[1:] - offsets[:-1]
+    sizes = text_sizes(texts)
     if (sizes == 0).any():
         return None
     # A text has at least as many bytes as characters: count characters only when the bytes are over.
@@ -822,8 +820,7 @@ def _may_be_longer(text: pd.Series, limit: int) -> bool:
     none has more bytes (a character is one byte or more)."""
     if not isinstance(text.dtype, pd.StringDtype) or text.dtype.storage != "pyarrow":
         return True
-    offsets, _ = text_buffers(arrow_texts(text))
-    return bool((offsets[1:] - offsets[:-1] > limit).any())
+    return bool((text_sizes(arrow_texts(text)) > limit).any())
 
 
 def _convert_integer(kind: _Kind, values: pd.Series, resolved_field: ResolvedField,

@@ -302,13 +302,11 @@ def build_contacts(frame: pd.DataFrame, included: list[int], excluded: list[int]
 
 
 def _whole_numbers_as_ints(column: pd.Series) -> pd.Series | None:
-    """A float column holding only whole numbers, as nullable integers; ``None`` for any other column.
+    """A float column as nullable integers when it holds only whole numbers; else ``None``.
 
     pandas turns an integer column with gaps into floats; Mailtrap integer fields refuse
     ``3.0``, while float fields accept ``3``.
     """
-    if not pd.api.types.is_float_dtype(column.dtype):
-        return None
     numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
     present = numbers[~np.isnan(numbers)]
     # np.floor keeps infinity, and infinity is not under 2**53: one pass for both.
