@@ -77,6 +77,9 @@ class NotifuseHook(ContactImportHook):
     default_host = "https://demo.notifuse.com"
     max_batch_size = 2_000
     """Notifuse sets no limit; see docs/contracts/notifuse.md for why 2,000."""
+    default_chunk_size = 15_000
+    """Half the others': a chunk is encoded whole (:meth:`prepare_contacts`), and with 500 requests
+    a million, chunks of 30,000 measured no faster and held 30 MiB more."""
     default_concurrent_requests = 4
     """Requests at once: each is synchronous and mostly server time (docs/contracts/notifuse.md)."""
     kept_jobs = 100

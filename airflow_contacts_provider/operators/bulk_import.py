@@ -100,10 +100,11 @@ class BulkContactImportOperator(BaseOperator):
         SendGrid list ids, Migma tags).
     :param exclude_list_ids: Mailtrap only: lists to remove every contact from.
     :param batch_size: contacts per request; defaults to, and may not exceed, the provider's limit.
-    :param chunk_size: rows read from the source at a time; bounds memory. At the default a
-        sync of 11-column contacts holds 40-60 MiB beyond what the worker held before (200-235
-        MiB with Airflow, pandas and pyarrow imported); 30,000 is about 7 % faster for 15 MiB
-        more, 50,000 10-20 % faster for about 50 MiB more (benchmarks/throughput.py).
+    :param chunk_size: rows read from the source at a time; bounds memory. Defaults to the
+        destination hook's ``default_chunk_size``: 30,000 (Notifuse 15,000), at which a sync of
+        11-column contacts holds 50-70 MiB beyond what the worker held before (200-235 MiB with
+        Airflow, pandas and pyarrow imported); halving it saves 12-17 MiB and costs 10-20 % more
+        time (benchmarks/throughput.py).
     :param wait_for_completion: wait for async import jobs to finish.
     :param deferrable: wait in the triggerer rather than a worker slot.
     :param poll_interval: seconds between job status checks.
@@ -135,7 +136,7 @@ class BulkContactImportOperator(BaseOperator):
         list_ids: Sequence[str | int] | None = None,
         exclude_list_ids: Sequence[str | int] | None = None,
         batch_size: int | None = None,
-        chunk_size: int = 15_000,
+        chunk_size: int | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10.0,
@@ -179,7 +180,7 @@ class BulkContactImportOperator(BaseOperator):
         return self.batch_size
 
     def _check_settings(self) -> None:
-        if self.chunk_size <= 0:
+        if self.chunk_size is not None and self.chunk_size <= 0:
             raise ConfigurationError(f"chunk_size must be positive, not {self.chunk_size}.")
         if self.max_reject_ratio is not None and not 0 <= self.max_reject_ratio <= 1:
             raise ConfigurationError(f"max_reject_ratio must be between 0 and 1, not {self.max_reject_ratio}.")
@@ -247,7 +248,8 @@ class BulkContactImportOperator(BaseOperator):
         # its cursor, transaction and locks open) and waits for the batches in flight.
         concurrency = hook.concurrent_requests
         in_flight: deque[tuple[Future[ImportJob], int, BatchDigest]] = deque()
-        validated = self._validated(source, validator, hook, reconciliation, rejects)
+        chunk_size = self.chunk_size or hook.default_chunk_size
+        validated = self._validated(source.iter_chunks(chunk_size), validator, hook, reconciliation, rejects)
         reader = ReadAhead(validated, depth=1, name="contacts-reader") if concurrency == 1 else closing(validated)
         with ThreadPoolExecutor(concurrency, thread_name_prefix="contacts-sender") as senders, reader as contacts:
             cutter = BatchCutter(contacts, batch_size)
@@ -332,8 +334,8 @@ class BulkContactImportOperator(BaseOperator):
             rejects.close()
         return self._finish(result)
 
-    def _validated(self, source: ContactSource, validator: ContactValidator, hook: ContactImportHook,
-                   reconciliation: Reconciliation,
+    def _validated(self, source_chunks: Iterator[pd.DataFrame], validator: ContactValidator,
+                   hook: ContactImportHook, reconciliation: Reconciliation,
                    rejects: RejectsWriter | None) -> Generator[pd.DataFrame, None, None]:
         """Source chunks as valid contacts, as the hook prepares them; rejects and duplicates are
         counted and written as they pass.
@@ -341,7 +343,7 @@ class BulkContactImportOperator(BaseOperator):
         The source is read in a thread of its own, a chunk ahead: the database driver decodes
         (without the GIL) while the previous chunk is validated.
         """
-        with ReadAhead(source.iter_chunks(self.chunk_size), depth=1, name="contacts-source") as chunks:
+        with ReadAhead(source_chunks, depth=1, name="contacts-source") as chunks:
             yield from self._validated_chunks(chunks, validator, hook, reconciliation, rejects)
 
     def _validated_chunks(self, chunks: Iterator[pd.DataFrame], validator: ContactValidator,
@@ -437,7 +439,7 @@ class BulkContactImportOperator(BaseOperator):
     def _check_reject_ratio(self, reconciliation: Reconciliation, *, early: bool = False) -> None:
         if self.max_reject_ratio is None or reconciliation.rows_read == 0:
             return
-        if early and reconciliation.rows_read < min(self.chunk_size, 1000):
+        if early and reconciliation.rows_read < min(self.chunk_size or 1000, 1000):
             return
         ratio = reconciliation.rejected / reconciliation.rows_read
         if ratio > self.max_reject_ratio:
