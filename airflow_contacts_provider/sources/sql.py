@@ -303,7 +303,9 @@ def _chunk_frames(batches: Iterable[pa.RecordBatch], chunk_size: int) -> Iterato
     """Frames of exactly ``chunk_size`` rows (the last one shorter), each converted from Arrow at once.
 
     One conversion to pandas a chunk, rather than one a record batch and a ``pd.concat``
-    of the frames: fewer, larger conversions, and no copy to join them.
+    of the frames. Each column is joined into one piece first, in this (reading) thread:
+    validation and encoding then work on whole arrays, where every step would otherwise go
+    piece by piece or join the pieces itself (a chunk of 30,000 rows spans 4 or 5 batches).
     """
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
@@ -315,12 +317,12 @@ def _chunk_frames(batches: Iterable[pa.RecordBatch], chunk_size: int) -> Iterato
         rows = pa.Table.from_batches(pending)
         start = 0
         while pending_rows - start >= chunk_size:
-            yield _psycopg_like_frame(rows.slice(start, chunk_size))
+            yield _psycopg_like_frame(rows.slice(start, chunk_size).combine_chunks())
             start += chunk_size
         pending = rows.slice(start).to_batches()
         pending_rows -= start
     if pending_rows:
-        yield _psycopg_like_frame(pa.Table.from_batches(pending))
+        yield _psycopg_like_frame(pa.Table.from_batches(pending).combine_chunks())
 
 
 class SqlSource(ContactSource):
