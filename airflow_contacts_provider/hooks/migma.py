@@ -11,8 +11,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from airflow_contacts_provider.exceptions import (
     ConfigurationError,
@@ -23,7 +25,7 @@ from airflow_contacts_provider.exceptions import (
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, as_frame
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
-from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_objects
+from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_objects, string_array
 
 BULK_PATH = "/v1/contacts/bulk"
 CUSTOM_FIELDS = "customFields"
@@ -49,6 +51,9 @@ _FIELD_SPECS = (
     FieldSpec(name=f"{CUSTOM_PREFIX}*", type=FieldType.JSON),
 )
 _TOP_LEVEL = frozenset(spec.name for spec in _FIELD_SPECS if not spec.name.startswith(CUSTOM_PREFIX))
+
+_SUBSCRIBER = "__migma_subscriber__"
+"""Column of a prepared frame (:meth:`MigmaHook.prepare_contacts`): each subscriber's JSON object, a comma after it."""
 
 _TOKEN = re.compile(r"[^\s:;,'\"<>()\[\]{}]+")
 
@@ -92,6 +97,18 @@ class MigmaHook(ContactImportHook):
 
     # -- submitting ------------------------------------------------------------------
 
+    def prepare_contacts(self, contacts: pd.DataFrame) -> pd.DataFrame:
+        """Encode a chunk's subscribers at once: one :func:`build_subscribers` for 30,000 contacts
+        rather than one for every batch of 5,000. The batch's tags (``list_ids``) are added as
+        it is sent; subscribers with tags of their own are left to be encoded a batch at a time,
+        which merges the two.
+        """
+        if "tags" in contacts.columns:
+            return contacts
+        subscribers = build_subscribers(contacts, [])
+        return pd.DataFrame({"email": contacts["email"], _SUBSCRIBER: pd.arrays.ArrowStringArray(subscribers)},
+                            index=contacts.index)
+
     def submit_import(self, contacts: Contacts, *, list_ids: Sequence[str | int] | None = None,
                       exclude_list_ids: Sequence[str | int] | None = None) -> ImportJob:
         """Send one batch; a batch Migma answers at once returns a terminal job.
@@ -109,7 +126,11 @@ class MigmaHook(ContactImportHook):
         if frame.empty:  # Migma refuses an empty array; nothing to send is nothing imported
             return ImportJob(provider=self.provider, job_id=f"migma-{uuid.uuid4().hex}",
                              status=ImportStatus.SUCCEEDED, submitted=0, created=0, updated=0, rejected=0)
-        subscribers = build_subscribers(frame, [str(tag) for tag in list_ids or ()])
+        tags = [str(tag) for tag in list_ids or ()]
+        if _SUBSCRIBER in frame.columns:
+            subscribers = _with_tags(string_array(frame[_SUBSCRIBER]), tags)
+        else:
+            subscribers = build_subscribers(frame, tags)
         body = JsonBody({"projectId": self.project_id}, "subscribers", subscribers)
         response = self.request("POST", BULK_PATH, data=body, headers={"Content-Type": "application/json"})
         data = _data(response.json())
@@ -195,6 +216,14 @@ def build_subscribers(frame: pd.DataFrame, extra_tags: list[str]) -> pa.StringAr
     elif extra_tags:
         members["tags"] = Constant(extra_tags)
     return json_objects(frame, members, comma_after=True)
+
+
+def _with_tags(subscribers: pa.StringArray, tags: list[str]) -> pa.StringArray:
+    """Encoded subscribers (each ``{...},``) with a ``tags`` member added, as :func:`build_subscribers` adds it."""
+    if not tags:
+        return subscribers
+    closing = ',"tags":' + msgspec.json.encode(tags).decode() + "},"
+    return pc.binary_join_element_wise(pc.utf8_slice_codeunits(subscribers, 0, -2), closing, "")
 
 
 def _tags(value: Any, extra_tags: list[str]) -> Any:

@@ -29,7 +29,7 @@ from airflow_contacts_provider.exceptions import (
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, as_frame
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
-from airflow_contacts_provider.json_rows import json_objects
+from airflow_contacts_provider.json_rows import json_objects, string_array
 
 IMPORT_PATH = "/api/contacts.import"
 COUNT_PATH = "/api/contacts.count"
@@ -318,7 +318,7 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
     """The batch's ``contacts`` array, leaving out repeated emails; encoded first unless it was."""
     encoded = frame if _OBJECT in frame.columns else encode_contacts(frame)
     emails = encoded["email"].reset_index(drop=True)
-    keys = _string_array(encoded[_KEY])
+    keys = string_array(encoded[_KEY])
     last = _last_rows(keys)
     repeated = (last >= 0) & (last != np.arange(len(keys)))
     positions = np.flatnonzero(~repeated)
@@ -326,18 +326,11 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
                            reason=f"duplicate email in batch: row {last[p]} has the same email "
                                   "and was sent instead")
                   for p in np.flatnonzero(repeated).tolist()]
-    contacts = _string_array(encoded[_OBJECT])
+    contacts = string_array(encoded[_OBJECT])
     if duplicates:
         contacts = contacts.take(positions)
     return PreparedBatch(contacts=contacts, positions=positions, emails=emails, keys=keys.take(positions),
                          duplicates=duplicates)
-
-
-def _string_array(column: pd.Series) -> pa.StringArray:
-    """An Arrow-backed text column as one Arrow string array (a batch may join several chunks' pieces)."""
-    values = pa.array(column)
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    return values.cast(pa.string())
 
 
 def _email_keys(emails: pa.Array) -> pa.StringArray:

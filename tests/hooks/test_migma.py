@@ -117,6 +117,35 @@ def test_list_ids_become_tags(contacts_sandbox: Sandbox) -> None:
     assert stored == {"a@example.com": ["vip", "news", "42"], "b@example.com": ["news", "42"]}
 
 
+def test_prepared_chunk_sends_what_plain_batches_send(contacts_sandbox: Sandbox) -> None:
+    """A chunk encoded at once (prepare_contacts), cut into batches, gets the batch's tags as plain frames do."""
+    frame = pd.DataFrame({
+        "email": [f"p{i}@example.com" for i in range(6)],
+        "firstName": pd.Series(["Zoë", None, 'say "hi"', "Ann", None, "Bo"], dtype="str"),
+        "customFields.seats": pd.Series([3, None, 5, None, 1, 2], dtype="Int64"),
+    })
+    hook = _hook()
+    prepared = hook.prepare_contacts(frame)
+    assert list(prepared.index) == list(frame.index)
+    for start in (0, 4):  # a batch spanning both halves of the chunk, then the rest
+        hook.submit_import([prepared.iloc[start:start + 2], prepared.iloc[start + 2:start + 4]], list_ids=["news", 7])
+    by_prepared = contacts_sandbox.state.extras["migma"]["last_subscribers"]
+    hook.submit_import(frame.iloc[4:], list_ids=["news", 7])
+    assert by_prepared == contacts_sandbox.state.extras["migma"]["last_subscribers"]
+    stored = {c["email"]: (c.get("firstName"), c["tags"]) for c in contacts_sandbox.contacts("migma")}
+    assert stored["p2@example.com"] == ('say "hi"', ["news", "7"])
+    assert all(tags == ["news", "7"] for _, tags in stored.values()) and len(stored) == 6
+    hook.submit_import(hook.prepare_contacts(frame.iloc[:1]))
+    assert contacts_sandbox.state.extras["migma"]["last_subscribers"] == [{"email": "p0@example.com",
+                                                                            "firstName": "Zoë",
+                                                                            "customFields": {"seats": 3}}]
+
+
+def test_frames_with_tags_of_their_own_are_left_to_each_batch() -> None:
+    frame = pd.DataFrame({"email": ["a@example.com"], "tags": [["vip"]]})
+    assert _hook().prepare_contacts(frame) is frame
+
+
 def test_exclude_list_ids_refused_before_sending(contacts_sandbox: Sandbox) -> None:
     with pytest.raises(ConfigurationError, match="exclude_list_ids"):
         _hook().submit_import(_frame(1), exclude_list_ids=["old"])
