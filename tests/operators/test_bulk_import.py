@@ -24,6 +24,7 @@ from airflow_contacts_provider.exceptions import (
 from airflow_contacts_provider.hooks.base import get_contact_hook
 from airflow_contacts_provider.operators.bulk_import import BulkContactImportOperator, _use_lean_allocators
 from airflow_contacts_provider.sandbox import Sandbox
+from airflow_contacts_provider.sources import ContactSource
 from tests.operators.e2e import (
     DESTINATIONS,
     POSTGRES_CONN_ID,
@@ -120,6 +121,26 @@ def test_batch_size_above_the_provider_limit_fails_before_anything_is_sent(
         run_operator(sync(provider, contacts_table[0], tmp_path, batch_size=limit + 1))
 
     assert sent() == 0 and contacts_sandbox.contacts(provider) == []
+
+
+@pytest.mark.parametrize(("provider", "chunk_size"), [("mailtrap", 30_000), ("notifuse", 15_000)])
+def test_chunk_size_defaults_to_the_destinations(
+    provider: str, chunk_size: int, contacts_table: tuple[str, Any], contacts_sandbox: Sandbox, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+    read_chunks = ContactSource.iter_chunks
+
+    def spied(source: ContactSource, size: int) -> Any:
+        asked.append(size)
+        return read_chunks(source, size)
+
+    monkeypatch.setattr(ContactSource, "iter_chunks", spied)
+    result = run_operator(sync(provider, contacts_table[0], tmp_path, chunk_size=None))
+
+    assert asked == [chunk_size] == [get_contact_hook(DESTINATIONS[provider].conn_id).default_chunk_size]
+    assert_adds_up(result)
+    assert result["rows_read"] == ROWS
 
 
 def test_too_many_rejects_stop_the_sync_before_sending(
