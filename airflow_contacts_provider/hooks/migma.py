@@ -98,10 +98,10 @@ class MigmaHook(ContactImportHook):
     # -- submitting ------------------------------------------------------------------
 
     def prepare_contacts(self, contacts: pd.DataFrame) -> pd.DataFrame:
-        """Encode a chunk's subscribers at once: one :func:`build_subscribers` for 30,000 contacts
-        rather than one for every batch of 5,000. The batch's tags (``list_ids``) are added as
-        it is sent; subscribers with tags of their own are left to be encoded a batch at a time,
-        which merges the two.
+        """Encode a chunk's subscribers at once: one :func:`build_subscribers` a chunk rather than
+        one a batch of 5,000 (each call has a fixed cost). The batch's tags (``list_ids``) are
+        added as it is sent; subscribers with tags of their own are left to be encoded a batch at
+        a time, which merges the two.
         """
         if "tags" in contacts.columns:
             return contacts
