@@ -42,6 +42,12 @@ def arrow_texts(column: pd.Series) -> pa.StringArray | pa.LargeStringArray:
     return values
 
 
+def string_array(column: pd.Series) -> pa.StringArray:
+    """A pandas text column as one Arrow ``string`` array (:func:`arrow_texts`, narrowed from
+    ``large_string``): what Arrow compares with, and takes from, other string arrays."""
+    return arrow_texts(column).cast(pa.string())
+
+
 def needs_trimming(texts: pa.StringArray | pa.LargeStringArray) -> bool:
     """Whether trimming whitespace changes some text.
 

@@ -108,16 +108,6 @@ def comma_joined(objects: pa.StringArray) -> pa.Buffer:
     return pc.binary_join(whole, ",")[0].as_buffer()
 
 
-def string_array(column: pd.Series) -> pa.StringArray:
-    """An Arrow-backed text column (e.g. encoded objects) as one Arrow string array.
-
-    A batch cut across chunks holds a column in several pieces; they are joined.
-    """
-    values = pa.array(column)
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    return values.cast(pa.string())
-
-
 def _members(frame: pd.DataFrame, members: Mapping[str, Member], enc_hook: EncHook) -> tuple[Pieces, bool]:
     """An object's members, ``"key":value`` joined by commas, and whether some member is in every row.
 

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airflow_contacts_provider.arrow_text import string_array
 from airflow_contacts_provider.exceptions import (
     ConfigurationError,
     ContactsProviderError,
@@ -25,7 +26,7 @@ from airflow_contacts_provider.exceptions import (
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, as_frame
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
-from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_objects, string_array
+from airflow_contacts_provider.json_rows import Constant, Member, Nested, json_objects
 
 BULK_PATH = "/v1/contacts/bulk"
 CUSTOM_FIELDS = "customFields"

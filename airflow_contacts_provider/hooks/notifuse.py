@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import requests
 
+from airflow_contacts_provider.arrow_text import arrow_texts, string_array
 from airflow_contacts_provider.exceptions import (
     ConfigurationError,
     ContactsProviderError,
@@ -29,7 +30,7 @@ from airflow_contacts_provider.exceptions import (
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, as_frame
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
-from airflow_contacts_provider.json_rows import json_objects, string_array
+from airflow_contacts_provider.json_rows import json_objects
 
 IMPORT_PATH = "/api/contacts.import"
 COUNT_PATH = "/api/contacts.count"
@@ -303,8 +304,7 @@ def encode_contacts(frame: pd.DataFrame) -> pd.DataFrame:
     if len(frame) and "email" not in frame.columns:
         raise MappingError("Notifuse needs an 'email' column.")
     emails = frame["email"] if "email" in frame.columns else pd.Series([], dtype=object)
-    texts = pa.array(emails.astype("string"))  # as pandas reads them: a number becomes its text
-    keys = _email_keys(texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts)
+    keys = _email_keys(arrow_texts(emails.astype("string")))  # as pandas reads them: a number becomes its text
     contacts = frame.copy(deep=False)
     for column in _DATETIME_FIELDS.intersection(contacts.columns):
         if pd.api.types.infer_dtype(contacts[column], skipna=True) != "string":
