@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -76,11 +76,12 @@ class NotifuseHook(ContactImportHook):
     hook_name = "Notifuse"
     provider = "notifuse"
     default_host = "https://demo.notifuse.com"
-    max_batch_size = 2_000
-    """Notifuse sets no limit; see docs/contracts/notifuse.md for why 2,000."""
-    default_chunk_size = 15_000
-    """Half the others': a chunk is encoded whole (:meth:`prepare_contacts`), and with 500 requests
-    a million, chunks of 30,000 measured no faster and held 30 MiB more."""
+    max_batch_size = 10_000
+    """Notifuse sets no limit; see docs/contracts/notifuse.md for why 10,000. A reverse proxy's
+    smaller body cap is found on the way (:meth:`_send_contacts`)."""
+    default_chunk_size = 20_000
+    """Two batches: a chunk is encoded whole (:meth:`prepare_contacts`); 30,000 measured little
+    faster and held 20 MiB more."""
     default_concurrent_requests = 4
     """Requests at once: each is synchronous and mostly server time (docs/contracts/notifuse.md)."""
     kept_jobs = 100
@@ -89,6 +90,8 @@ class NotifuseHook(ContactImportHook):
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)
         self._jobs: OrderedDict[str, ImportJob] = OrderedDict()
+        self._request_limit = self.max_batch_size
+        """Contacts a request: lowered when a proxy in front of Notifuse refuses a body as too large."""
 
     # -- connection ------------------------------------------------------------------
 
@@ -143,19 +146,41 @@ class NotifuseHook(ContactImportHook):
         workspace = self.workspace_id
         job_id = f"notifuse-{uuid.uuid4().hex}"
         batch = prepare_batch(frame)
-        operations: list[Operation] = []
-        if len(batch.contacts):
-            members: dict[str, Any] = {"workspace_id": workspace}
-            if list_ids:
-                members["subscribe_to_lists"] = [str(list_id) for list_id in list_ids]
-            response = self.request("POST", IMPORT_PATH, data=JsonBody(members, "contacts", batch.contacts),
-                                    headers={"Content-Type": "application/json"})
-            operations = _operations(response)
-        job = batch.tally(self.provider, job_id, operations)
+        members: dict[str, Any] = {"workspace_id": workspace}
+        if list_ids:
+            members["subscribe_to_lists"] = [str(list_id) for list_id in list_ids]
+        job = batch.tally(self.provider, job_id, self._send_contacts(members, batch.contacts))
         self._jobs[job_id] = job
         if len(self._jobs) > self.kept_jobs:
             self._jobs.popitem(last=False)
         return job
+
+    def _send_contacts(self, members: dict[str, Any], contacts: pa.StringArray) -> Answer:
+        """Send a batch's contacts, in one request unless the server refused one that large.
+
+        Notifuse has no body limit, but a reverse proxy in front of it may (nginx's default is
+        1 MiB). A 413 means nothing was stored: the request is sent again in halves, and later
+        batches go in requests of that size. A contact refused alone is rejected, not the batch.
+        """
+        answer = Answer()
+        pending = deque(_pieces(0, len(contacts), self._request_limit))
+        while pending:
+            start, stop = pending.popleft()
+            body = JsonBody(members, "contacts", contacts[start:stop])
+            response = self.request("POST", IMPORT_PATH, data=body, headers={"Content-Type": "application/json"},
+                                    accept=(413,))
+            if response.status_code != 413:
+                answer.add(start, _operations(response))
+            elif stop - start == 1:
+                answer.refused.append(start)
+            else:
+                self._request_limit = min(self._request_limit, (stop - start) // 2)
+                self.log.warning(
+                    "Notifuse, or a proxy in front of it, refused a request of %d contacts (%d bytes) as too "
+                    "large (HTTP 413); sending at most %d contacts a request from now on (batch_size=%d "
+                    "avoids the refusals).", stop - start, len(body), self._request_limit, self._request_limit)
+                pending.extendleft(reversed(_pieces(start, stop, self._request_limit)))
+        return answer
 
     # -- job status ------------------------------------------------------------------
 
@@ -208,6 +233,28 @@ class _Answer(msgspec.Struct, gc=False):
 
 _ANSWER = msgspec.json.Decoder(_Answer)
 
+TOO_LARGE = ("Notifuse, or a proxy in front of it, refused this contact as too large (HTTP 413 to a request "
+             "of this contact alone); it was not stored")
+
+
+@dataclass
+class Answer:
+    """What Notifuse answered to a batch's requests (one, unless a proxy's body cap split it).
+
+    :param operations: every request's operations, in request order.
+    :param request_starts: for each operation, the batch request index its request began at:
+        Notifuse's "at index N" counts from there.
+    :param refused: request indices of contacts refused as too large when sent alone.
+    """
+
+    operations: list[Operation] = field(default_factory=list)
+    request_starts: list[int] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
+
+    def add(self, start: int, operations: list[Operation]) -> None:
+        self.operations += operations
+        self.request_starts += [start] * len(operations)
+
 
 @dataclass
 class PreparedBatch:
@@ -226,13 +273,14 @@ class PreparedBatch:
     keys: pa.StringArray
     duplicates: list[RowError]
 
-    def locate(self, operations: Sequence[Operation]) -> np.ndarray:
+    def locate(self, answer: Answer) -> np.ndarray:
         """The batch position each operation reports on, -1 where none.
 
         Creates and updates are found by their normalised email, which is unique among the
-        sent contacts, all at once. Errors name their request index ("... at index N: ..."),
-        the only handle on a contact that failed to parse (its email comes back empty).
+        sent contacts, all at once. Errors name their index in their request ("... at index N:
+        ..."), the only handle on a contact that failed to parse (its email comes back empty).
         """
+        operations = answer.operations
         answered = pa.array([operation.email for operation in operations], pa.string())
         # The usual answer: each contact, in request order, under the key it was sent with.
         keys = answered if answered.null_count == 0 and answered.equals(self.keys) else _email_keys(answered)
@@ -244,21 +292,21 @@ class PreparedBatch:
         failed = [i for i, operation in enumerate(operations) if operation.action == "error"]
         for i in failed:
             match = _AT_INDEX.search(operations[i].error or "")
-            if match and int(match.group(1)) < len(self.positions):
-                indices[i] = int(match.group(1))
+            if match and answer.request_starts[i] + int(match.group(1)) < len(self.positions):
+                indices[i] = answer.request_starts[i] + int(match.group(1))
         located = indices >= 0
         positions = np.full(len(indices), -1)
         positions[located] = self.positions[indices[located]]
         return positions
 
-    def tally(self, provider: str, job_id: str, operations: Sequence[Operation]) -> ImportJob:
-        """Turn the operations into counts and row errors, accounting for every row of the batch.
+    def tally(self, provider: str, job_id: str, answer: Answer) -> ImportJob:
+        """Turn the answer into counts and row errors, accounting for every row of the batch.
 
         The first operation on a position decides its outcome. Only rejections take per-row Python.
         """
-        positions, first = np.unique(self.locate(operations), return_index=True)
+        positions, first = np.unique(self.locate(answer), return_index=True)
         answered = positions >= 0
-        deciding = [operations[i] for i in first[answered].tolist()]
+        deciding = [answer.operations[i] for i in first[answered].tolist()]
         actions = [operation.action for operation in deciding]
         created, updated = actions.count("create"), actions.count("update")
         errors = list(self.duplicates)
@@ -266,8 +314,12 @@ class PreparedBatch:
             errors += [self._rejection(operation, position)
                        for operation, position in zip(deciding, positions[answered].tolist(), strict=True)
                        if operation.action not in ("create", "update")]
+        refused = self.positions[answer.refused]
+        errors += [RowError(email=_text(self.emails.iat[position]), index=position, reason=TOO_LARGE)
+                   for position in refused.tolist()]
         has_outcome = np.zeros(len(self.emails), dtype=bool)
         has_outcome[positions[answered]] = True
+        has_outcome[refused] = True
         unanswered = self.positions[~has_outcome[self.positions]].tolist()
         errors += [RowError(email=_text(self.emails.iat[position]), index=position,
                             reason="Notifuse returned no result for this contact; it may or may not be stored")
@@ -295,8 +347,7 @@ def encode_contacts(frame: pd.DataFrame) -> pd.DataFrame:
     """``email`` as given, each contact's Notifuse key and its ``contacts`` object as JSON (comma after).
 
     Built column by column, missing values left out. The operator encodes a whole chunk at once
-    (:meth:`NotifuseHook.prepare_contacts`): a few Arrow calls for 15,000 contacts instead of for
-    every batch of 2,000.
+    (:meth:`NotifuseHook.prepare_contacts`): a few Arrow calls a chunk rather than a batch.
     """
     unknown = [str(column) for column in frame.columns if column not in _FIELD_NAMES]
     if unknown:
@@ -331,6 +382,13 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
         contacts = contacts.take(positions)
     return PreparedBatch(contacts=contacts, positions=positions, emails=emails, keys=keys.take(positions),
                          duplicates=duplicates)
+
+
+def _pieces(start: int, stop: int, limit: int) -> list[tuple[int, int]]:
+    """``start:stop`` cut into as few slices of at most ``limit`` as can be, of near-equal size."""
+    count = -(-(stop - start) // limit)
+    bounds = np.linspace(start, stop, count + 1).round().astype(int).tolist()
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _email_keys(emails: pa.Array) -> pa.StringArray:

@@ -47,7 +47,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         fault = self.state.faults.take(provider, scope["path"], scope["method"],
-                                       ("429", "500", "503", "drop", "slow"))
+                                       ("413", "429", "500", "503", "drop", "slow"), _body_size(scope))
         if fault is None:
             await self.app(scope, receive, send)
         elif fault.kind == "slow":
@@ -57,8 +57,32 @@ class FaultMiddleware:
             if fault.after:
                 await self.app(scope, receive, _discard)
             _drop_connection(send)
+        elif fault.kind == "413":
+            await _refuse_as_too_large(receive, send)
         else:
             await _send_error(send, provider, int(fault.kind), fault.retry_after)
+
+
+def _body_size(scope: dict[str, Any]) -> int:
+    """The request's ``Content-Length`` (0 when it has none)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value)
+    return 0
+
+
+async def _refuse_as_too_large(receive: Any, send: Any) -> None:
+    """Answer as nginx does over its ``client_max_body_size``: 413 in HTML, the body read and dropped
+    (nginx reads on before closing, so the client gets to see the answer)."""
+    message = {"more_body": True}
+    while message.get("more_body"):
+        message = await receive()
+    body = (b"<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+            b"<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            b"</body>\r\n</html>\r\n")
+    headers = [(b"content-type", b"text/html"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _discard(message: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 PROVIDERS = ("mailtrap", "notifuse", "sendgrid", "migma")
 
-FaultKind = Literal["429", "500", "503", "drop", "slow", "fail_job"]
+FaultKind = Literal["413", "429", "500", "503", "drop", "slow", "fail_job"]
 
 
 class Fault(BaseModel):
@@ -22,14 +22,17 @@ class Fault(BaseModel):
 
     :param provider: which emulator, or ``*`` for all.
     :param kind: ``429`` (with ``retry_after``), ``500``/``503``, ``drop`` (the connection
-        is closed without an answer), ``slow`` (``delay`` seconds before answering) or
-        ``fail_job`` (the next async job created ends failed).
+        is closed without an answer), ``slow`` (``delay`` seconds before answering),
+        ``fail_job`` (the next async job created ends failed) or ``413`` (a reverse proxy
+        in front of the API refuses the body as too large, as nginx does, in HTML).
     :param count: how many times it fires; ``None`` for as long as it is installed.
     :param rate: the chance it fires on a matching request.
     :param path: fires only when this text is part of the request path.
     :param method: fires only for this HTTP method.
     :param after: for ``drop``, close the connection after the request was processed
         (the client cannot know whether it landed) instead of before.
+    :param max_body: fires only on request bodies longer than this many bytes (a proxy's
+        body cap: nginx's ``client_max_body_size`` is 1 MiB unless set).
     """
 
     provider: str = "*"
@@ -41,6 +44,7 @@ class Fault(BaseModel):
     path: str | None = None
     method: str | None = None
     after: bool = False
+    max_body: int | None = None
 
 
 class FaultInjector:
@@ -59,11 +63,14 @@ class FaultInjector:
             self._faults.clear()
             self.fired.clear()
 
-    def take(self, provider: str, path: str, method: str, kinds: tuple[str, ...]) -> Fault | None:
+    def take(self, provider: str, path: str, method: str, kinds: tuple[str, ...],
+             body_size: int = 0) -> Fault | None:
         """The fault to apply to this request, if any; counts it as fired."""
         with self._lock:
             for fault in self._faults:
                 if fault.kind not in kinds or fault.provider not in ("*", provider):
+                    continue
+                if fault.max_body is not None and body_size <= fault.max_body:
                     continue
                 if fault.path and fault.path not in path:
                     continue

@@ -22,7 +22,14 @@ from airflow_contacts_provider.exceptions import (
     ProviderRequestError,
 )
 from airflow_contacts_provider.fields import FieldType
-from airflow_contacts_provider.hooks.notifuse import NotifuseHook, Operation, _operations, prepare_batch
+from airflow_contacts_provider.hooks.notifuse import (
+    TOO_LARGE,
+    Answer,
+    NotifuseHook,
+    Operation,
+    _operations,
+    prepare_batch,
+)
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus
 from airflow_contacts_provider.json_rows import json_array
 from airflow_contacts_provider.sandbox.notifuse import CONTACTS_ONLY_TOKEN, READ_ONLY_TOKEN, list_members
@@ -48,6 +55,13 @@ def assert_accounted(job: ImportJob) -> None:
     assert job.created is not None and job.updated is not None and job.rejected is not None
     assert job.created + job.updated + job.rejected + job.over_limit == job.submitted
     assert len(job.row_errors) == job.rejected
+
+
+def one_request(operations: list[Operation]) -> Answer:
+    """The answer to a batch sent in one request."""
+    answer = Answer()
+    answer.add(0, operations)
+    return answer
 
 
 def sent_requests(sandbox: Sandbox) -> int:
@@ -166,6 +180,46 @@ def test_a_failed_insert_chunk_is_reported_per_row(contacts_sandbox: Sandbox) ->
     assert stored(contacts_sandbox) == {}
 
 
+def test_a_request_a_proxy_refuses_as_too_large_is_sent_in_halves_and_later_ones_smaller(
+        contacts_sandbox: Sandbox, capfd: pytest.CaptureFixture[str]) -> None:
+    def contacts(prefix: str) -> pd.DataFrame:
+        return pd.DataFrame({"email": [f"{prefix}{i:04d}@example.com" for i in range(1_000)],
+                             "custom_number_1": [float(i) for i in range(1_000)]})
+    first = contacts("a").astype({"custom_number_1": object})
+    first.loc[900, "custom_number_1"] = "twelve"  # Notifuse cannot parse it: "at index 400" of the second half
+    # 1,000 of these contacts are ~48 kB, 500 ~24 kB: the cap refuses the first request only.
+    contacts_sandbox.add_fault(provider="notifuse", kind="413", max_body=30_000, count=None)
+    hook = NotifuseHook(backoff_base=0.01)
+
+    refused_then_halved = hook.submit_import(first)
+    sent_in_halves = hook.submit_import(contacts("b"))
+
+    assert_accounted(refused_then_halved)
+    assert (refused_then_halved.created, refused_then_halved.rejected) == (999, 1)
+    [error] = refused_then_halved.row_errors
+    assert (error.index, error.email) == (900, "a0900@example.com")
+    assert error.reason.startswith("invalid contact at index 400: email is required")
+    assert (sent_in_halves.created, sent_in_halves.rejected) == (1_000, 0)
+    assert contacts_sandbox.state.faults.fired["notifuse:413"] == 1
+    assert len(stored(contacts_sandbox)) == 1_999
+    log = capfd.readouterr().out
+    assert "refused a request of 1000 contacts" in log and "at most 500 contacts a request" in log
+
+
+def test_a_contact_refused_as_too_large_alone_is_rejected_and_the_rest_imported(contacts_sandbox: Sandbox) -> None:
+    frame = pd.DataFrame({"email": [f"c{i}@example.com" for i in range(5)],
+                          "custom_json_1": [None, None, None, {"blob": "x" * 50_000}, None]})
+    contacts_sandbox.add_fault(provider="notifuse", kind="413", max_body=10_000, count=None)
+
+    job = NotifuseHook(backoff_base=0.01).submit_import(frame)
+
+    assert_accounted(job)
+    assert (job.created, job.rejected) == (4, 1)
+    assert [(error.index, error.email, error.reason) for error in job.row_errors] == [
+        (3, "c3@example.com", TOO_LARGE)]
+    assert set(stored(contacts_sandbox)) == {f"c{i}@example.com" for i in (0, 1, 2, 4)}
+
+
 def test_field_specs_follow_contact_input(contacts_sandbox: Sandbox) -> None:
     specs = NotifuseHook().get_field_specs()
 
@@ -184,7 +238,7 @@ def test_over_limit_batch_refused_before_sending(contacts_sandbox: Sandbox) -> N
     hook = NotifuseHook(backoff_base=0.01)
     frame = pd.DataFrame({"email": [f"c{i}@example.com" for i in range(hook.max_batch_size + 1)]})
 
-    with pytest.raises(BatchTooLargeError, match="at most 2000"):
+    with pytest.raises(BatchTooLargeError, match="at most 10000"):
         hook.submit_import(frame)
     assert sent_requests(contacts_sandbox) == 0
     hook.submit_import(frame.iloc[:-1])
@@ -462,7 +516,7 @@ def test_operations_are_matched_by_normalised_email_in_any_order() -> None:
         Operation(email="bob@example.com", action="error", error="failed to upsert contact: boom"),
     ]
 
-    job = batch.tally("notifuse", "job", operations)
+    job = batch.tally("notifuse", "job", one_request(operations))
 
     assert_accounted(job)
     assert (job.created, job.updated, job.rejected) == (1, 1, 2)
@@ -476,8 +530,8 @@ def test_operations_are_matched_by_normalised_email_in_any_order() -> None:
 def test_an_answer_in_request_order_is_matched_position_by_position() -> None:
     batch = prepare_batch(pd.DataFrame({"email": ["a@x.io", "B@x.io", "a@x.io"]}))
 
-    job = batch.tally("notifuse", "job", [Operation(email="b@x.io", action="create"),
-                                          Operation(email="a@x.io", action="update")])
+    job = batch.tally("notifuse", "job", one_request([Operation(email="b@x.io", action="create"),
+                                                      Operation(email="a@x.io", action="update")]))
 
     assert_accounted(job)
     assert (job.created, job.updated) == (1, 1)
@@ -488,7 +542,7 @@ def test_an_answer_in_request_order_is_matched_position_by_position() -> None:
 def test_an_answer_without_an_email_says_nothing_of_a_contact_without_one() -> None:
     batch = prepare_batch(pd.DataFrame({"email": [None]}))
 
-    job = batch.tally("notifuse", "job", [Operation(email=None, action="create")])
+    job = batch.tally("notifuse", "job", one_request([Operation(email=None, action="create")]))
 
     assert (job.created, job.rejected) == (0, 1)
     assert job.row_errors[0].reason.startswith("Notifuse returned no result")
@@ -504,7 +558,7 @@ def test_errors_are_located_by_their_request_index_else_by_email() -> None:
         Operation(email="c@x.io", action="skipped"),
     ]
 
-    job = batch.tally("notifuse", "job", operations)
+    job = batch.tally("notifuse", "job", one_request(operations))
 
     assert_accounted(job)
     assert (job.created, job.updated, job.rejected) == (1, 0, 4)
@@ -520,7 +574,7 @@ def test_errors_are_located_by_their_request_index_else_by_email() -> None:
 def test_an_empty_answer_leaves_every_sent_contact_unanswered() -> None:
     batch = prepare_batch(pd.DataFrame({"email": ["a@x.io", "a@x.io", None]}))
 
-    job = batch.tally("notifuse", "job", [])
+    job = batch.tally("notifuse", "job", one_request([]))
 
     assert_accounted(job)
     assert [(error.index, error.reason.split(" ")[0]) for error in job.row_errors] == [

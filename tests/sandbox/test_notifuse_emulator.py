@@ -351,6 +351,22 @@ def test_injected_429_in_notifuse_shape(contacts_sandbox: Sandbox) -> None:
     assert response.json() == {"error": "Rate limit exceeded"}
 
 
+def test_a_proxy_body_cap_refuses_larger_bodies_in_html_and_stores_nothing(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.add_fault(provider="notifuse", kind="413", max_body=1_000, count=None)
+    small = {"workspace_id": WORKSPACE, "contacts": [{"email": "small@example.com"}]}
+    large = {"workspace_id": WORKSPACE, "contacts": [{"email": f"c{i}@example.com"} for i in range(100)]}
+
+    refused = post(contacts_sandbox, large)
+    accepted = post(contacts_sandbox, small)
+
+    assert refused.status_code == 413
+    assert refused.headers["Content-Type"] == "text/html"
+    assert "413 Request Entity Too Large" in refused.text
+    assert accepted.status_code == 200
+    assert list(stored(contacts_sandbox)) == ["small@example.com"]
+    assert contacts_sandbox.state.faults.fired["notifuse:413"] == 1
+
+
 def test_sink_mode_counts_and_acknowledges_without_storing(contacts_sandbox: Sandbox) -> None:
     contacts_sandbox.state.sink = True
     raw = json.dumps({"workspace_id": WORKSPACE, "contacts": [{"email": " A@Example.com"}, {"email": "bad"}]})
