@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from airflow_contacts_provider.sandbox.auth import bearer_token
 from airflow_contacts_provider.sandbox.jobs import EmulatedJob
-from airflow_contacts_provider.sandbox.state import SandboxState, sink_contacts
+from airflow_contacts_provider.sandbox.state import SandboxState, sink_count
 
 PROVIDER = "mailtrap"
 MAX_CONTACTS = 50_000
@@ -309,7 +309,7 @@ def build_router(state: SandboxState) -> APIRouter:
         body = await request.body()
         if state.sink:
             counter = state.sink_counter(PROVIDER)
-            count = len(sink_contacts(body, "contacts"))
+            count = sink_count(body, "contacts")
             with state.lock:
                 counter.requests += 1
                 counter.contacts += count

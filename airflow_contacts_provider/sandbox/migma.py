@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from airflow_contacts_provider.sandbox.jobs import EmulatedJob
-from airflow_contacts_provider.sandbox.state import ContactStore, SandboxState, sink_contacts
+from airflow_contacts_provider.sandbox.state import ContactStore, SandboxState, sink_count
 
 PROVIDER = "migma"
 SYNC_LIMIT = 5_000
@@ -156,7 +156,7 @@ class MigmaEmulator:
 
     def sink(self, raw: bytes) -> JSONResponse:
         """Count without validating or storing; answer as a successful synchronous import."""
-        count = len(sink_contacts(raw, "subscribers"))
+        count = sink_count(raw, "subscribers")
         counter = self.state.sink_counter(PROVIDER)
         counter.requests += 1
         counter.contacts += count

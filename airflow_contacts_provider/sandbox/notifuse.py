@@ -79,6 +79,16 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse(error_body(status, message), status_code=status)
 
 
+def _created(emails: list[str]) -> bytes:
+    """``{"operations": [{"email": ..., "action": "create"}, ...]}`` for these emails, made from
+    their JSON array by one replacement: in msgspec's compact JSON a quote within a string is
+    escaped, so ``","`` is only ever the comma between two of them."""
+    if not emails:
+        return b'{"operations":[]}'
+    inside = msgspec.json.encode(emails)[1:-1].replace(b'","', b'","action":"create"},{"email":"')
+    return b'{"operations":[{"email":' + inside + b',"action":"create"}]}'
+
+
 def normalise_email(email: str) -> str:
     """Notifuse's ``NormalizeEmail``: trim Unicode spaces, lower-case."""
     return email.strip(GO_SPACE).lower()
@@ -284,18 +294,17 @@ class NotifuseEmulator:
     def _sink(self, raw: bytes) -> Response:
         """Sink mode: count and acknowledge every contact as created, validate and store nothing.
 
-        The answer is encoded by msgspec, a tenth of ``JSONResponse``'s cost: the sink's CPU is
-        taken from the client it measures (two cores here).
+        The answer is made from the emails' JSON array (:func:`_created`), a fraction of
+        ``JSONResponse``'s cost: the sink's CPU is taken from the client it measures (two cores here).
         """
         contacts = sink_contacts(raw, "contacts")
-        operations = [{"email": normalise_email(c.email) if isinstance(c.email, str) else "", "action": "create"}
-                      for c in contacts]
+        emails = [normalise_email(c.email) if isinstance(c.email, str) else "" for c in contacts]
         counter = self.state.sink_counter(PROVIDER)
         with self.state.lock:
             counter.requests += 1
-            counter.contacts += len(contacts)
+            counter.contacts += len(emails)
             counter.bytes += len(raw)
-        return Response(msgspec.json.encode({"operations": operations}), media_type="application/json")
+        return Response(_created(emails), media_type="application/json")
 
     # -- contacts.count --------------------------------------------------------------------
 

@@ -144,20 +144,29 @@ class SinkContact(msgspec.Struct):
 
 
 @cache
-def _sink_body(member: str) -> Any:
-    return msgspec.defstruct("SinkBody", [(member, list[SinkContact], [])])
+def _sink_body(member: str, item: Any) -> Any:
+    return msgspec.defstruct("SinkBody", [(member, list[item], [])])
 
 
 def sink_contacts(raw: bytes, member: str) -> list[SinkContact]:
-    """The contacts of a JSON import body (``{member: [...]}``), read for counting only.
+    """The contacts of a JSON import body (``{member: [...]}``), read for their emails only.
 
     msgspec skips the members it is not asked for, so the sink stays cheap next to the client it
     measures; a body that is not JSON, or not that shape, counts as no contacts.
     """
     try:
-        return list(getattr(msgspec.json.decode(raw, type=_sink_body(member)), member))
+        return list(getattr(msgspec.json.decode(raw, type=_sink_body(member, SinkContact)), member))
     except msgspec.DecodeError:
         return []
+
+
+def sink_count(raw: bytes, member: str) -> int:
+    """How many items the array ``member`` of a JSON import body holds, each left unparsed
+    (:class:`msgspec.Raw`): a third cheaper than reading their emails (:func:`sink_contacts`)."""
+    try:
+        return len(getattr(msgspec.json.decode(raw, type=_sink_body(member, msgspec.Raw)), member))
+    except msgspec.DecodeError:
+        return 0
 
 
 @dataclass

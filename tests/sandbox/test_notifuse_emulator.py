@@ -389,3 +389,22 @@ def test_sink_mode_answers_an_empty_email_for_a_contact_without_one(contacts_san
     assert response.json() == {"operations": [{"email": "a@example.com", "action": "create"},
                                               {"email": "", "action": "create"}]}
     assert contacts_sandbox.admin("GET", "notifuse/sink")["contacts"] == 2
+
+
+def test_sink_mode_echoes_any_email_as_json_would(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.state.sink = True
+    emails = ['"q","uoted"@example.com', "", "", 'back\\slash"@x.io', "tab\there@x.io", "ünï@x.io", '","']
+    body = {"workspace_id": WORKSPACE, "contacts": [{"email": email} for email in emails]}
+
+    response = post(contacts_sandbox, body)
+
+    assert response.json() == {"operations": [{"email": email.strip().lower(), "action": "create"}
+                                              for email in emails]}
+
+
+def test_sink_mode_answers_no_contacts_with_no_operations(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.state.sink = True
+
+    response = post(contacts_sandbox, None, raw=b'{"workspace_id": "ws_sandbox", "contacts": []}')
+
+    assert response.json() == {"operations": []}
