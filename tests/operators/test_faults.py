@@ -104,3 +104,20 @@ def test_a_failed_job_fails_the_task_naming_the_job_and_why(
     stored = contacts_sandbox.contacts(provider)
     assert sorted(contact["email"] for contact in stored) == sorted(expected["email"])
     assert {contact["_submissions"] for contact in stored} == {1}
+
+
+def test_notifuse_behind_a_proxy_body_cap_lands_every_valid_row_once(
+    contacts_table: tuple[str, Any], contacts_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table, frame = contacts_table
+    destination = DESTINATIONS["notifuse"]
+    fast_retries(monkeypatch, destination.conn_id)
+    contacts_sandbox.add_fault(provider="notifuse", kind="413", max_body=3_000, count=None)
+
+    result = run_operator(sync("notifuse", table, tmp_path, batch_size=50), MemoryStore())
+
+    assert contacts_sandbox.state.faults.fired["notifuse:413"] >= 1
+    assert_adds_up(result)
+    assert result["created"] == len(destination.landed_rows(frame)) and result["failed"] == 0, result
+    assert_rejects(result, destination)
+    assert_landed(contacts_sandbox, destination, frame)
