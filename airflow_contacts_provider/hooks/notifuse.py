@@ -292,8 +292,9 @@ class PreparedBatch:
         failed = [i for i, operation in enumerate(operations) if operation.action == "error"]
         for i in failed:
             match = _AT_INDEX.search(operations[i].error or "")
-            if match and answer.request_starts[i] + int(match.group(1)) < len(self.positions):
-                indices[i] = answer.request_starts[i] + int(match.group(1))
+            index = answer.request_starts[i] + int(match.group(1)) if match else len(self.positions)
+            if index < len(self.positions):
+                indices[i] = index
         located = indices >= 0
         positions = np.full(len(indices), -1)
         positions[located] = self.positions[indices[located]]
@@ -387,7 +388,7 @@ def prepare_batch(frame: pd.DataFrame) -> PreparedBatch:
 def _pieces(start: int, stop: int, limit: int) -> list[tuple[int, int]]:
     """``start:stop`` cut into as few slices of at most ``limit`` as can be, of near-equal size."""
     count = -(-(stop - start) // limit)
-    bounds = np.linspace(start, stop, count + 1).round().astype(int).tolist()
+    bounds = [start + (stop - start) * i // count for i in range(count + 1)] if count else []
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
