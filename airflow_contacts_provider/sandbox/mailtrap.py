@@ -308,12 +308,8 @@ def build_router(state: SandboxState) -> APIRouter:
         sandbox = mailtrap_state(state)
         body = await request.body()
         if state.sink:
-            counter = state.sink_counter(PROVIDER)
             count = sink_count(body, "contacts")
-            with state.lock:
-                counter.requests += 1
-                counter.contacts += count
-                counter.bytes += len(body)
+            state.count_sink(PROVIDER, count, body)
             result = {"created_contacts_count": count, "updated_contacts_count": 0,
                       "contacts_over_limit_count": 0}
             job_id = sandbox.add_job(account, state.job_delay, False, result)

@@ -157,10 +157,7 @@ class MigmaEmulator:
     def sink(self, raw: bytes) -> JSONResponse:
         """Count without validating or storing; answer as a successful synchronous import."""
         count = sink_count(raw, "subscribers")
-        counter = self.state.sink_counter(PROVIDER)
-        counter.requests += 1
-        counter.contacts += count
-        counter.bytes += len(raw)
+        self.state.count_sink(PROVIDER, count, raw)
         return _ok({"success": count, "failed": 0, "updated": 0, "errors": []})
 
     def start_job(self, store: ContactStore, subscribers: list[Any]) -> dict[str, Any]:

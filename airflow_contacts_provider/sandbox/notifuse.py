@@ -299,11 +299,7 @@ class NotifuseEmulator:
         """
         contacts = sink_contacts(raw, "contacts")
         emails = [normalise_email(c.email) if isinstance(c.email, str) else "" for c in contacts]
-        counter = self.state.sink_counter(PROVIDER)
-        with self.state.lock:
-            counter.requests += 1
-            counter.contacts += len(emails)
-            counter.bytes += len(raw)
+        self.state.count_sink(PROVIDER, len(emails), raw)
         return Response(_created(emails), media_type="application/json")
 
     # -- contacts.count --------------------------------------------------------------------

@@ -352,11 +352,7 @@ def _count_sink(state: SandboxState, body: bytes) -> int:
     except _GZIP_ERRORS:
         lines, last = 0, b"\n"
     rows = max(0, lines - 1 + (last != b"\n"))  # the header is no row; a last line may lack its newline
-    counter = state.sink_counter(PROVIDER)
-    with state.lock:
-        counter.requests += 1
-        counter.contacts += rows
-        counter.bytes += len(body)
+    state.count_sink(PROVIDER, rows, body)
     return rows
 
 

@@ -148,25 +148,27 @@ def _sink_body(member: str, item: Any) -> Any:
     return msgspec.defstruct("SinkBody", [(member, list[item], [])])
 
 
-def sink_contacts(raw: bytes, member: str) -> list[SinkContact]:
-    """The contacts of a JSON import body (``{member: [...]}``), read for their emails only.
+def _sink_items(raw: bytes, member: str, item: Any) -> list[Any]:
+    """The items of the array ``member`` of a JSON import body, decoded as ``item``.
 
     msgspec skips the members it is not asked for, so the sink stays cheap next to the client it
-    measures; a body that is not JSON, or not that shape, counts as no contacts.
+    measures; a body that is not JSON, or not that shape, holds no items.
     """
     try:
-        return list(getattr(msgspec.json.decode(raw, type=_sink_body(member, SinkContact)), member))
+        return list(getattr(msgspec.json.decode(raw, type=_sink_body(member, item)), member))
     except msgspec.DecodeError:
         return []
 
 
+def sink_contacts(raw: bytes, member: str) -> list[SinkContact]:
+    """The contacts of a JSON import body (``{member: [...]}``), read for their emails only."""
+    return _sink_items(raw, member, SinkContact)
+
+
 def sink_count(raw: bytes, member: str) -> int:
-    """How many items the array ``member`` of a JSON import body holds, each left unparsed
-    (:class:`msgspec.Raw`): a third cheaper than reading their emails (:func:`sink_contacts`)."""
-    try:
-        return len(getattr(msgspec.json.decode(raw, type=_sink_body(member, msgspec.Raw)), member))
-    except msgspec.DecodeError:
-        return 0
+    """How many contacts a JSON import body holds, each left unparsed (:class:`msgspec.Raw`):
+    a third cheaper than reading their emails (:func:`sink_contacts`)."""
+    return len(_sink_items(raw, member, msgspec.Raw))
 
 
 @dataclass
@@ -193,6 +195,14 @@ class SandboxState:
     def sink_counter(self, provider: str) -> SinkCounter:
         with self.lock:
             return self.sink_counters.setdefault(provider, SinkCounter())
+
+    def count_sink(self, provider: str, contacts: int, body: bytes) -> None:
+        """Count one request a provider received in sink mode."""
+        counter = self.sink_counter(provider)
+        with self.lock:
+            counter.requests += 1
+            counter.contacts += contacts
+            counter.bytes += len(body)
 
     def reset(self) -> None:
         with self.lock:
