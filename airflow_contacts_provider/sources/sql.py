@@ -32,6 +32,7 @@ from airflow_contacts_provider.exceptions import ConfigurationError, ContactsPro
 from airflow_contacts_provider.sources.base import ContactSource
 
 if TYPE_CHECKING:
+    from adbc_driver_manager import AdbcStatement
     from airflow.providers.postgres.hooks.postgres import PostgresHook
     from airflow.sdk import Connection
 
@@ -237,15 +238,16 @@ PSYCOPG_VALUES: dict[str, Callable[[pa.ChunkedArray], pd.Series]] = {
     "json": _parse_each(json.loads),
     "jsonb": _parse_each(json.loads),
     # real widened through its shortest text, as psycopg reads it: 1.1, not 1.100000023841858.
-    "float4": lambda column: pc.cast(pc.cast(column, pa.string()), pa.float64()).to_pandas(),
+    "real": lambda column: pc.cast(pc.cast(column, pa.string()), pa.float64()).to_pandas(),
 }
-"""Columns by PostgreSQL type whose Arrow values pandas would not turn into what the psycopg path holds."""
+"""Columns by PostgreSQL type (as :func:`_result_types` names it) whose Arrow values pandas would
+not turn into what the psycopg path holds."""
 
 
 _ARROW_DATES = {pa.date32(): pd.ArrowDtype(pa.date32()), pa.date64(): pd.ArrowDtype(pa.date64())}
 
 
-def _psycopg_like_frame(rows: pa.Table) -> pd.DataFrame:
+def _psycopg_like_frame(rows: pa.Table, postgres_types: Sequence[str]) -> pd.DataFrame:
     """Arrow rows as pandas holding the values a psycopg read holds, so validation treats both alike.
 
     Validation tells values apart by type (``validation._groups``). ``to_pandas`` already
@@ -260,10 +262,11 @@ def _psycopg_like_frame(rows: pa.Table) -> pd.DataFrame:
     validation widens anyway; multidimensional arrays arrive flattened; intervals arrive
     as ``pd.DateOffset``, and types the driver does not know (inet, ranges...) as their
     binary wire form. No contact field takes those as they are: cast them to text in the query.
+
+    :param postgres_types: each column's PostgreSQL type, from :func:`_result_types`.
     """
     frame = rows.to_pandas(types_mapper=_ARROW_DATES.get)
-    for position, field in enumerate(rows.schema):
-        postgres_type = (field.metadata or {}).get(b"POSTGRESQL:type", b"").decode()
+    for position, (field, postgres_type) in enumerate(zip(rows.schema, postgres_types, strict=True)):
         if postgres_type in PSYCOPG_VALUES:
             frame.isetitem(position, PSYCOPG_VALUES[postgres_type](rows.column(position)))
         elif pa.types.is_list(field.type):
@@ -291,21 +294,53 @@ def _read_postgres_arrow(connection: Connection, sql: str, chunk_size: int) -> I
         closing(AdbcConnection(database)) as adbc_connection,
         closing(AdbcStatement(adbc_connection)) as statement,
     ):
+        # The driver sends ``COPY (<sql>) TO STDOUT``: a final semicolon must go, and a newline
+        # ends a final ``--`` comment before the parenthesis.
+        sql = DbApiHook.strip_sql_string(sql) + "\n"
+        postgres_types = _result_types(statement, sql)
         batch_bytes = min(ADBC_BATCH_BYTES, chunk_size * ADBC_MIN_ROW_BYTES)
         statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(batch_bytes)})
         statement.set_sql_query(sql)
         stream, _ = statement.execute_query()
         with pa.RecordBatchReader.from_stream(stream) as batches:
-            yield from _chunk_frames(batches, chunk_size)
+            yield from _chunk_frames(batches, chunk_size, postgres_types)
 
 
-def _chunk_frames(batches: Iterable[pa.RecordBatch], chunk_size: int) -> Iterator[pd.DataFrame]:
+def _result_types(statement: AdbcStatement, sql: str) -> list[str]:
+    """The PostgreSQL type of each column of the query's result (``jsonb``, ``real``, ``text[]``...).
+
+    The driver's Arrow types do not tell json from text, and the driver release we pin names no
+    PostgreSQL types. The server does: ``pg_typeof`` of each column of the query cut to no rows
+    (not run: ``LIMIT 0``), outer-joined to one row so there is a row to ask about. Columns are
+    renamed by position, so duplicate or odd names do not matter. Any server version, standbys
+    included; two round trips.
+
+    :param statement: a statement of the connection that will run the query.
+    :param sql: the query, without a final semicolon and ending in a newline.
+    """
+    statement.set_sql_query(sql)
+    columns = len(pa.schema(statement.execute_schema()))
+    if columns == 0:
+        return []
+    aliases = ", ".join(f"c{position}" for position in range(columns))
+    types = ", ".join(f"pg_typeof(q.c{position})::text" for position in range(columns))
+    statement.set_sql_query(f"SELECT ARRAY[{types}] FROM (SELECT) AS one "
+                            f"LEFT JOIN (SELECT * FROM ({sql}) AS s LIMIT 0) AS q({aliases}) ON true")
+    stream, _ = statement.execute_query()
+    with pa.RecordBatchReader.from_stream(stream) as reader:
+        return cast("list[str]", reader.read_all().column(0)[0].as_py())
+
+
+def _chunk_frames(batches: Iterable[pa.RecordBatch], chunk_size: int,
+                  postgres_types: Sequence[str]) -> Iterator[pd.DataFrame]:
     """Frames of exactly ``chunk_size`` rows (the last one shorter), each converted from Arrow at once.
 
     One conversion to pandas a chunk, rather than one a record batch and a ``pd.concat``
     of the frames. Each column is joined into one piece first, in this (reading) thread:
     validation and encoding then work on whole arrays, where every step would otherwise go
     piece by piece or join the pieces itself (a chunk of 30,000 rows spans 4 or 5 batches).
+
+    :param postgres_types: each column's PostgreSQL type, from :func:`_result_types`.
     """
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
@@ -317,12 +352,12 @@ def _chunk_frames(batches: Iterable[pa.RecordBatch], chunk_size: int) -> Iterato
         rows = pa.Table.from_batches(pending)
         start = 0
         while pending_rows - start >= chunk_size:
-            yield _psycopg_like_frame(rows.slice(start, chunk_size).combine_chunks())
+            yield _psycopg_like_frame(rows.slice(start, chunk_size).combine_chunks(), postgres_types)
             start += chunk_size
         pending = rows.slice(start).to_batches()
         pending_rows -= start
     if pending_rows:
-        yield _psycopg_like_frame(pa.Table.from_batches(pending).combine_chunks())
+        yield _psycopg_like_frame(pa.Table.from_batches(pending).combine_chunks(), postgres_types)
 
 
 class SqlSource(ContactSource):

@@ -181,6 +181,21 @@ def test_postgres_text_parameters_take_the_type_the_server_infers(postgres_reade
     assert len(frame) == 2
 
 
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("ending", [";", " ;\n", "\n-- the last active contacts\n", " -- ordered by id"])
+def test_postgres_query_ending_in_a_semicolon_or_a_comment_is_read(
+    postgres_reader: str, postgres_conn_id: str, postgres_table: str, ending: str
+) -> None:
+    """A ``.sql`` file often ends so; the ADBC driver wraps the query in ``COPY (...)``, where neither may end it."""
+    create_contacts(postgres_conn_id, postgres_table, POSTGRES_TYPES, 5)
+    sql = f"SELECT email, '{{\"plan\": \"pro\"}}'::jsonb AS profile FROM {postgres_table} ORDER BY id{ending}"
+
+    frame = read_all(SqlSource(postgres_conn_id, sql), 10)
+
+    assert frame["email"].tolist() == [f"user{row}@example.com" for row in range(5)]
+    assert frame["profile"].tolist() == [{"plan": "pro"}] * 5
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
 def test_postgres_parameters_are_quoted_in_by_the_hooks_driver(driver: str) -> None:
@@ -274,8 +289,8 @@ def test_postgres_adbc_streams_the_result_in_batches_of_bounded_size(
             batch_sizes.append(batch.num_rows)
             yield batch
 
-    def spied(batches: Any, chunk_size: int) -> Any:
-        return chunk_frames(counted(batches), chunk_size)
+    def spied(batches: Any, chunk_size: int, postgres_types: Any) -> Any:
+        return chunk_frames(counted(batches), chunk_size, postgres_types)
 
     chunk_frames = sql_module._chunk_frames
     for chunk_size, most_rows in [(30_000, ADBC_BATCH_BYTES // 100), (100, 100)]:
@@ -291,10 +306,10 @@ def test_postgres_adbc_streams_the_result_in_batches_of_bounded_size(
 def test_chunk_frames_cut_record_batches_into_chunks_in_order() -> None:
     batches = [pa.record_batch({"id": list(range(start, start + size))})
                for start, size in [(0, 7), (7, 3), (10, 12), (22, 1)]]
-    frames = list(_chunk_frames(batches, 5))
+    frames = list(_chunk_frames(batches, 5, ["integer"]))
     assert [len(frame) for frame in frames] == [5, 5, 5, 5, 3]
     assert pd.concat(frames)["id"].tolist() == list(range(23))
-    assert list(_chunk_frames([], 5)) == []
+    assert list(_chunk_frames([], 5, ["integer"])) == []
 
 
 @pytest.mark.postgres
