@@ -342,6 +342,10 @@ class ContactImportHook(BaseHook, ABC):
     default_concurrent_requests: ClassVar[int] = 1
     """Batches the operator sends at once. A synchronous provider with small batches spends most
     of a request working on it server-side; sending a few at once keeps it busy."""
+    validates_ahead: ClassVar[bool] = True
+    """Whether the operator validates chunks in its reader thread, a chunk ahead of the thread that
+    encodes them, rather than in that thread. Ahead, each of the two threads had about half of the
+    CPU work: Migma 6 % faster, Mailtrap 6-9 MiB lower at peak (1M contacts, paired runs)."""
 
     def __init__(
         self,

@@ -84,6 +84,8 @@ class NotifuseHook(ContactImportHook):
     faster and held 20 MiB more."""
     default_concurrent_requests = 4
     """Requests at once: each is synchronous and mostly server time (docs/contracts/notifuse.md)."""
+    validates_ahead = False
+    """Its four senders keep the second core busy: validating ahead measured 5 % slower, 9 MiB more."""
     kept_jobs = 100
     """Finished jobs :meth:`get_import` can return: the latest ones (a long sync submits thousands)."""
 

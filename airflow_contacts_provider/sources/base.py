@@ -8,7 +8,7 @@ so a rejected contact can be reported as "row 123 456" whatever the source.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 
 import pandas as pd
 
@@ -21,7 +21,7 @@ class ContactSource(ABC):
     exactly ``chunk_size`` rows (the last one may be shorter) numbered by position.
     """
 
-    def iter_chunks(self, chunk_size: int) -> Iterator[pd.DataFrame]:
+    def iter_chunks(self, chunk_size: int) -> Generator[pd.DataFrame, None, None]:
         """Yield the source's rows as DataFrames of ``chunk_size`` rows, the last one possibly shorter.
 
         Each chunk's index is a RangeIndex continuing the previous chunk's (0..n-1, then n..),
