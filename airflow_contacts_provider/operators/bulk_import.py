@@ -31,14 +31,15 @@ from airflow_contacts_provider.sources import ContactSource, source_from_args
 from airflow_contacts_provider.triggers.import_status import ImportStatusTrigger
 from airflow_contacts_provider.validation import ContactValidator
 
-_M_ARENA_MAX = -8
-"""glibc's ``mallopt`` parameter for the number of malloc arenas (``malloc.h``)."""
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+"""glibc's ``mallopt`` parameters: the size from which a block is mapped on its own, the number of
+malloc arenas (``malloc.h``)."""
 
 RESUME_KEY = "contacts_import_deferred"
 """Task state store key of the counts a deferred sync resumes with."""
 
 
-def _use_lean_allocators() -> None:
+def _use_lean_allocators(mapped_blocks_from: int | None = None) -> None:
     """Allocators that give freed memory back, for a sync's many short-lived chunk buffers.
 
     Arrow's default allocator (its bundled jemalloc) keeps freed pages for reuse: it held
@@ -47,6 +48,10 @@ def _use_lean_allocators() -> None:
     threads, and two arenas held ~5 MiB less (1M and 5M contacts, benchmarks/throughput.py).
     A task has its own process, so these choices are the task's alone. Off glibc, the C
     allocator is left as it is.
+
+    :param mapped_blocks_from: blocks of at least this many bytes get pages of their own, given
+        back when freed, rather than heap space that may stay held; ``None`` keeps glibc's
+        default (see ``ContactImportHook.mapped_blocks_from``).
     """
     pa.set_memory_pool(pa.system_memory_pool())
     try:
@@ -54,6 +59,8 @@ def _use_lean_allocators() -> None:
     except (OSError, AttributeError):
         return
     mallopt(_M_ARENA_MAX, 2)
+    if mapped_blocks_from is not None:
+        mallopt(_M_MMAP_THRESHOLD, mapped_blocks_from)
 
 
 def _saved_resume(context: Context) -> tuple[dict[str, Any], dict[str, list[int]]]:
@@ -204,8 +211,8 @@ class BulkContactImportOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_settings()
-        _use_lean_allocators()
         hook = get_contact_hook(self.destination_conn_id)
+        _use_lean_allocators(hook.mapped_blocks_from)
         batch_size = self._checked_batch_size(hook)
         source = self._source()
         field_specs = hook.get_field_specs()
