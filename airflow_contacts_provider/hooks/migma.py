@@ -82,6 +82,9 @@ class MigmaHook(ContactImportHook):
     default_concurrent_requests = 2
     """Requests at once: a synchronous import of up to 5,000 is mostly server time; two stay gentle
     on plans with low rate limits (``requests_per_minute`` caps them in any case)."""
+    default_chunk_size = 20_000
+    """Four batches. A chunk is encoded whole (:meth:`prepare_contacts`) and held while its batches
+    are in flight: 25,000 peaked 3-13 MiB higher (1M and 5M contacts), for 2-5 % more speed."""
 
     # -- connection ------------------------------------------------------------------
 

@@ -109,7 +109,7 @@ class BulkContactImportOperator(BaseOperator):
     :param exclude_list_ids: Mailtrap only: lists to remove every contact from.
     :param batch_size: contacts per request; defaults to, and may not exceed, the provider's limit.
     :param chunk_size: rows read from the source at a time; bounds memory. Defaults to the
-        destination hook's ``default_chunk_size``: 25,000 (Notifuse 20,000), at which a sync of
+        destination hook's ``default_chunk_size``: 25,000 (Notifuse and Migma 20,000), at which a sync of
         11-column contacts holds 50-70 MiB beyond what the worker held before (200-235 MiB with
         Airflow, pandas and pyarrow imported); halving it saves 12-17 MiB and costs 10-20 % more
         time (benchmarks/throughput.py).

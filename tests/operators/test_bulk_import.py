@@ -123,7 +123,7 @@ def test_batch_size_above_the_provider_limit_fails_before_anything_is_sent(
     assert sent() == 0 and contacts_sandbox.contacts(provider) == []
 
 
-@pytest.mark.parametrize(("provider", "chunk_size"), [("mailtrap", 25_000), ("notifuse", 20_000)])
+@pytest.mark.parametrize(("provider", "chunk_size"), [("mailtrap", 25_000), ("notifuse", 20_000), ("migma", 20_000)])
 def test_chunk_size_defaults_to_the_destinations(
     provider: str, chunk_size: int, contacts_table: tuple[str, Any], contacts_sandbox: Sandbox, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch
