@@ -15,7 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, ClassVar, TypeAlias
 from urllib.parse import urlsplit
 
@@ -625,6 +625,18 @@ class ContactImportHook(BaseHook, ABC):
     def submit_import(self, contacts: Contacts, *, list_ids: Sequence[str | int] | None = None,
                       exclude_list_ids: Sequence[str | int] | None = None) -> ImportJob:
         """Send one batch; synchronous providers return a terminal job."""
+
+    def encode_import(self, contacts: Contacts, *, list_ids: Sequence[str | int] | None = None,
+                      exclude_list_ids: Sequence[str | int] | None = None) -> Callable[[], ImportJob]:
+        """Do now the work on a batch that needs no request, and return the call that sends it.
+
+        With ``concurrent_requests`` above one, the operator calls this in the thread that cuts
+        batches and the call it returns in a sender thread: a hook that encodes here encodes the
+        next batch while this one is sent. By default the batch's frames are gathered (the cutter
+        yielding them moves on) and sending is :meth:`submit_import`.
+        """
+        frames = list(iter_frames(contacts))
+        return partial(self.submit_import, frames, list_ids=list_ids, exclude_list_ids=exclude_list_ids)
 
     @abstractmethod
     def get_import(self, job_id: str) -> ImportJob:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -76,6 +76,8 @@ class MailtrapHook(ContactImportHook):
     max_batch_size = 50_000
     rate_limit: ClassVar[tuple[int, float] | None] = (200, 60.0)
     """The Contacts API allows 200 requests per 60 s per account."""
+    default_concurrent_requests = 2
+    """One request in flight while the operator encodes the next batch (:meth:`encode_import`)."""
 
     @cached_property
     def account_id(self) -> str | None:
@@ -113,7 +115,7 @@ class MailtrapHook(ContactImportHook):
 
     def submit_import(self, contacts: Contacts, *, list_ids: Sequence[str | int] | None = None,
                       exclude_list_ids: Sequence[str | int] | None = None) -> ImportJob:
-        """Start an import job for one batch.
+        """Start an import job for one batch (:meth:`encode_import`, then its call).
 
         A 422 naming contacts turns them into row errors; the rest is submitted once more,
         so the good rows land. A 422 about the whole request raises ``ProviderRequestError``.
@@ -122,11 +124,21 @@ class MailtrapHook(ContactImportHook):
         :param list_ids: lists every contact is added to (``list_ids_included``).
         :param exclude_list_ids: lists every contact is removed from (``list_ids_excluded``).
         """
+        return self.encode_import(contacts, list_ids=list_ids, exclude_list_ids=exclude_list_ids)()
+
+    def encode_import(self, contacts: Contacts, *, list_ids: Sequence[str | int] | None = None,
+                      exclude_list_ids: Sequence[str | int] | None = None) -> Callable[[], ImportJob]:
+        """The batch encoded as its request's JSON (spooled to disk past a megabyte); the call
+        returned posts it. Parameters as for :meth:`submit_import`."""
         included = _list_ids(list_ids, "list_ids")
         excluded = _list_ids(exclude_list_ids, "exclude_list_ids")
         if both := sorted(set(included) & set(excluded)):
             raise ConfigurationError(f"Mailtrap list ids {both} are both included and excluded.")
         payload, row_errors, size = self._encoded(contacts, included, excluded)
+        return partial(self._post_batch, payload, row_errors, size)
+
+    def _post_batch(self, payload: ContactsPayload, row_errors: list[RowError], size: int) -> ImportJob:
+        """Post an encoded batch; a 422 naming contacts is answered by posting the rest once more."""
         if size == 0:
             return self._unsent_job(0, [], "The batch was empty; nothing was sent.")
         response = self._post_import(payload) if len(payload) else None

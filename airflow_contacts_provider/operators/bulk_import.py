@@ -6,10 +6,11 @@ import ctypes
 import ctypes.util
 import time
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -249,8 +250,9 @@ class BulkContactImportOperator(BaseOperator):
         # Chunks are read in a thread of their own, a chunk ahead of this one, which prepares them
         # and cuts them into batches; they are validated in the reader's thread too unless the hook
         # says otherwise (``validates_ahead``). A provider that takes one batch at a time gets it
-        # streamed from this thread; one that takes several at once (``concurrent_requests``) gets
-        # them from that many sender threads, results taken in order.
+        # streamed from this thread; with ``concurrent_requests`` above one, this thread makes each
+        # batch ready (``encode_import``) and that many sender threads send them, results taken in
+        # order.
         # Leaving the block stops the reader and closes the source (a suspended stream would keep
         # its cursor, transaction and locks open) and waits for the batches in flight.
         concurrency = hook.concurrent_requests
@@ -274,8 +276,7 @@ class BulkContactImportOperator(BaseOperator):
                 if concurrency == 1:
                     record(self._send_once(hook, ledger, sequence, digest, batch), sequence, digest)
                     continue
-                frames = list(batch)
-                future = senders.submit(self._send_once, hook, ledger, sequence, digest, iter(frames))
+                future = senders.submit(self._staged(hook, ledger, sequence, digest, batch))
                 in_flight.append((future, sequence, digest))
                 if len(in_flight) == concurrency:
                     done, done_sequence, done_digest = in_flight.popleft()
@@ -377,18 +378,41 @@ class BulkContactImportOperator(BaseOperator):
 
     def _send_once(self, hook: ContactImportHook, ledger: ImportLedger, sequence: int, digest: BatchDigest,
                    batch: Iterator[pd.DataFrame]) -> ImportJob:
-        """Submit a batch, unless an earlier try of this task already did (then reuse its job)."""
+        """Submit a batch as it streams in, unless an earlier try of this task did (then reuse its job)."""
+        recorded = self._sent_before(ledger, sequence, digest, batch)
+        if recorded is not None:
+            return recorded
+        submit = partial(hook.submit_import, batch, list_ids=self.list_ids, exclude_list_ids=self.exclude_list_ids)
+        return self._recorded(ledger, sequence, digest, submit)
+
+    def _staged(self, hook: ContactImportHook, ledger: ImportLedger, sequence: int, digest: BatchDigest,
+                batch: Iterator[pd.DataFrame]) -> Callable[[], ImportJob]:
+        """Make a batch ready here (the hook encodes it, or gathers its frames); the call returned
+        sends it, unless an earlier try of this task did (then it returns that try's job)."""
+        recorded = self._sent_before(ledger, sequence, digest, batch)
+        if recorded is not None:
+            return lambda: recorded
+        send = hook.encode_import(batch, list_ids=self.list_ids, exclude_list_ids=self.exclude_list_ids)
+        return partial(self._recorded, ledger, sequence, digest, send)
+
+    def _sent_before(self, ledger: ImportLedger, sequence: int, digest: BatchDigest,
+                     batch: Iterator[pd.DataFrame]) -> ImportJob | None:
+        """The job of an earlier try that sent this batch; the batch is read through and checked to be the same."""
         recorded = ledger.sent(sequence)
-        if recorded is not None and recorded.job.status != ImportStatus.FAILED:
-            for _ in batch:
-                pass
-            ledger.check_same(recorded, digest.size, digest.fingerprint)
-            self.log.info("Batch %d was sent by an earlier try (job %s); not sending it again.",
-                          sequence, recorded.job.job_id)
-            return recorded.job
-        job = hook.submit_import(batch, list_ids=self.list_ids, exclude_list_ids=self.exclude_list_ids)
-        ledger.record(sent_batch(sequence, digest.first_row, digest.last_row, digest.size,
-                                 digest.fingerprint, job))
+        if recorded is None or recorded.job.status == ImportStatus.FAILED:
+            return None
+        for _ in batch:
+            pass
+        ledger.check_same(recorded, digest.size, digest.fingerprint)
+        self.log.info("Batch %d was sent by an earlier try (job %s); not sending it again.",
+                      sequence, recorded.job.job_id)
+        return recorded.job
+
+    @staticmethod
+    def _recorded(ledger: ImportLedger, sequence: int, digest: BatchDigest, send: Callable[[], ImportJob]) -> ImportJob:
+        """Send a batch and record it as sent, for a retry of the task to reuse."""
+        job = send()
+        ledger.record(sent_batch(sequence, digest.first_row, digest.last_row, digest.size, digest.fingerprint, job))
         return job
 
     def _wait(self, hook: ContactImportHook, jobs: list[ImportJob]) -> list[ImportJob]:

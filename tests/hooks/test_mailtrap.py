@@ -357,3 +357,19 @@ def test_payload_without_fields_or_lists() -> None:
 def test_payload_refuses_infinity() -> None:
     with pytest.raises(ValueError, match="not JSON compliant"):
         build_contacts(pd.DataFrame({"email": ["a@x.io"], "score": [np.inf]}), [], [])
+
+
+def test_an_encoded_batch_is_sent_only_by_its_call(contacts_sandbox: Sandbox, hook: MailtrapHook) -> None:
+    """The operator encodes the next batch while this one is in flight: encoding sends nothing."""
+    frames = iter([pd.DataFrame({"email": ["ann@example.com"], "first_name": ["Ann"]}),
+                   pd.DataFrame({"email": ["bob@example.com"], "first_name": ["Bob"]})])
+    before = requests_seen(contacts_sandbox)
+
+    send = hook.encode_import(frames, list_ids=[1])
+
+    assert next(frames, None) is None, "the batch's frames are read while encoding"
+    assert requests_seen(contacts_sandbox) == before and stored(contacts_sandbox) == {}
+    done = wait(hook, send())
+    assert (done.submitted, done.created) == (2, 2)
+    assert {email: contact["list_ids"] for email, contact in stored(contacts_sandbox).items()} == {
+        "ann@example.com": [1], "bob@example.com": [1]}
