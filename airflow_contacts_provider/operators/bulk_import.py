@@ -273,11 +273,11 @@ class BulkContactImportOperator(BaseOperator):
                 sequence += 1
                 digest = BatchDigest()
                 batch = digest.track(cutter.next_batch())
+                send = self._staged(hook, ledger, sequence, digest, batch, encode_now=concurrency > 1)
                 if concurrency == 1:
-                    record(self._send_once(hook, ledger, sequence, digest, batch), sequence, digest)
+                    record(send(), sequence, digest)
                     continue
-                future = senders.submit(self._staged(hook, ledger, sequence, digest, batch))
-                in_flight.append((future, sequence, digest))
+                in_flight.append((senders.submit(send), sequence, digest))
                 if len(in_flight) == concurrency:
                     done, done_sequence, done_digest = in_flight.popleft()
                     record(done.result(), done_sequence, done_digest)
@@ -376,44 +376,34 @@ class BulkContactImportOperator(BaseOperator):
             contacts = hook.prepare_contacts(contacts)  # the one name, so only what is yielded stays held
             yield contacts if hashes is None else contacts.assign(**{EMAIL_HASH: hashes})
 
-    def _send_once(self, hook: ContactImportHook, ledger: ImportLedger, sequence: int, digest: BatchDigest,
-                   batch: Iterator[pd.DataFrame]) -> ImportJob:
-        """Submit a batch as it streams in, unless an earlier try of this task did (then reuse its job)."""
-        recorded = self._sent_before(ledger, sequence, digest, batch)
-        if recorded is not None:
-            return recorded
-        submit = partial(hook.submit_import, batch, list_ids=self.list_ids, exclude_list_ids=self.exclude_list_ids)
-        return self._recorded(ledger, sequence, digest, submit)
-
     def _staged(self, hook: ContactImportHook, ledger: ImportLedger, sequence: int, digest: BatchDigest,
-                batch: Iterator[pd.DataFrame]) -> Callable[[], ImportJob]:
-        """Make a batch ready here (the hook encodes it, or gathers its frames); the call returned
-        sends it, unless an earlier try of this task did (then it returns that try's job)."""
-        recorded = self._sent_before(ledger, sequence, digest, batch)
-        if recorded is not None:
-            return lambda: recorded
-        send = hook.encode_import(batch, list_ids=self.list_ids, exclude_list_ids=self.exclude_list_ids)
-        return partial(self._recorded, ledger, sequence, digest, send)
+                batch: Iterator[pd.DataFrame], *, encode_now: bool) -> Callable[[], ImportJob]:
+        """The call that sends a batch and records it as sent, for a retry of the task to reuse.
 
-    def _sent_before(self, ledger: ImportLedger, sequence: int, digest: BatchDigest,
-                     batch: Iterator[pd.DataFrame]) -> ImportJob | None:
-        """The job of an earlier try that sent this batch; the batch is read through and checked to be the same."""
+        If an earlier try sent the batch, it is read through here and checked to be the same, and
+        the call returns that try's job. With ``encode_now`` the hook makes the batch ready here
+        (:meth:`~ContactImportHook.encode_import`) and the call only sends; otherwise the call
+        streams the batch into ``submit_import``.
+        """
         recorded = ledger.sent(sequence)
-        if recorded is None or recorded.job.status == ImportStatus.FAILED:
-            return None
-        for _ in batch:
-            pass
-        ledger.check_same(recorded, digest.size, digest.fingerprint)
-        self.log.info("Batch %d was sent by an earlier try (job %s); not sending it again.",
-                      sequence, recorded.job.job_id)
-        return recorded.job
+        if recorded is not None and recorded.job.status != ImportStatus.FAILED:
+            for _ in batch:
+                pass
+            ledger.check_same(recorded, digest.size, digest.fingerprint)
+            self.log.info("Batch %d was sent by an earlier try (job %s); not sending it again.",
+                          sequence, recorded.job.job_id)
+            earlier_job = recorded.job
+            return lambda: earlier_job
+        lists = {"list_ids": self.list_ids, "exclude_list_ids": self.exclude_list_ids}
+        send = hook.encode_import(batch, **lists) if encode_now else partial(hook.submit_import, batch, **lists)
 
-    @staticmethod
-    def _recorded(ledger: ImportLedger, sequence: int, digest: BatchDigest, send: Callable[[], ImportJob]) -> ImportJob:
-        """Send a batch and record it as sent, for a retry of the task to reuse."""
-        job = send()
-        ledger.record(sent_batch(sequence, digest.first_row, digest.last_row, digest.size, digest.fingerprint, job))
-        return job
+        def send_and_record() -> ImportJob:
+            job = send()
+            ledger.record(sent_batch(sequence, digest.first_row, digest.last_row, digest.size,
+                                     digest.fingerprint, job))
+            return job
+
+        return send_and_record
 
     def _wait(self, hook: ContactImportHook, jobs: list[ImportJob]) -> list[ImportJob]:
         """Poll until every job is terminal (returned in the same order), or fail at the timeout.
