@@ -346,10 +346,6 @@ class ContactImportHook(BaseHook, ABC):
     """Memory blocks of at least this many bytes are mapped on their own and given back when freed
     (glibc's ``M_MMAP_THRESHOLD``); ``None``: glibc's default, which soon serves blocks up to 32 MiB
     from the heap, where a freed one may stay held. Mapping costs page faults: 3-5 % more CPU."""
-    validates_ahead: ClassVar[bool] = True
-    """Whether the operator validates chunks in its reader thread, a chunk ahead of the thread that
-    encodes them, rather than in that thread. Ahead, each of the two threads had about half of the
-    CPU work: Migma 6 % faster, Mailtrap 6-9 MiB lower at peak (1M contacts, paired runs)."""
 
     def __init__(
         self,

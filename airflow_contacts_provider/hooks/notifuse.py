@@ -87,8 +87,6 @@ class NotifuseHook(ContactImportHook):
     mapped_blocks_from = 4 << 20
     """A chunk's JSON (about 7 MB) is held while four requests are in flight: from the heap, such
     blocks left a sync of 5M contacts 9-11 MiB higher at peak (benchmarks/throughput.py)."""
-    validates_ahead = False
-    """Its four senders keep the second core busy: validating ahead measured 5 % slower, 9 MiB more."""
     kept_jobs = 100
     """Finished jobs :meth:`get_import` can return: the latest ones (a long sync submits thousands)."""
 
@@ -247,17 +245,23 @@ class Answer:
     """What Notifuse answered to a batch's requests (one, unless a proxy's body cap split it).
 
     :param operations: every request's operations, in request order.
+    :param emails: each operation's email, as answered.
+    :param actions: each operation's action.
     :param request_starts: for each operation, the batch request index its request began at:
         Notifuse's "at index N" counts from there.
     :param refused: request indices of contacts refused as too large when sent alone.
     """
 
     operations: list[Operation] = field(default_factory=list)
+    emails: list[str | None] = field(default_factory=list)
+    actions: list[str | None] = field(default_factory=list)
     request_starts: list[int] = field(default_factory=list)
     refused: list[int] = field(default_factory=list)
 
     def add(self, start: int, operations: list[Operation]) -> None:
         self.operations += operations
+        self.emails += [operation.email for operation in operations]
+        self.actions += [operation.action for operation in operations]
         self.request_starts += [start] * len(operations)
 
 
@@ -285,8 +289,7 @@ class PreparedBatch:
         sent contacts, all at once. Errors name their index in their request ("... at index N:
         ..."), the only handle on a contact that failed to parse (its email comes back empty).
         """
-        operations = answer.operations
-        answered = pa.array([operation.email for operation in operations], pa.string())
+        answered = pa.array(answer.emails, pa.string())
         # The usual answer: each contact, in request order, under the key it was sent with.
         keys = answered if answered.null_count == 0 and answered.equals(self.keys) else _email_keys(answered)
         if keys.null_count == 0 and keys.equals(self.keys):
@@ -294,9 +297,9 @@ class PreparedBatch:
         else:
             found = pc.index_in(keys, value_set=self.keys, skip_nulls=True)
             indices = pc.fill_null(found, -1).to_numpy(zero_copy_only=False, writable=True)
-        failed = [i for i, operation in enumerate(operations) if operation.action == "error"]
-        for i in failed:
-            match = _AT_INDEX.search(operations[i].error or "")
+        has_errors = "error" in answer.actions  # a search in C: the usual answer has none
+        for i in [i for i, action in enumerate(answer.actions) if action == "error"] if has_errors else ():
+            match = _AT_INDEX.search(answer.operations[i].error or "")
             index = answer.request_starts[i] + int(match.group(1)) if match else len(self.positions)
             if index < len(self.positions):
                 indices[i] = index
@@ -310,10 +313,14 @@ class PreparedBatch:
 
         The first operation on a position decides its outcome. Only rejections take per-row Python.
         """
-        positions, first = np.unique(self.locate(answer), return_index=True)
+        positions = self.locate(answer)
+        if np.array_equal(positions, self.positions):  # the usual answer: an operation a contact, in order
+            deciding, actions = answer.operations, answer.actions
+        else:
+            positions, first = np.unique(positions, return_index=True)
+            deciding = [answer.operations[i] for i in first[positions >= 0].tolist()]
+            actions = [operation.action for operation in deciding]
         answered = positions >= 0
-        deciding = [answer.operations[i] for i in first[answered].tolist()]
-        actions = [operation.action for operation in deciding]
         created, updated = actions.count("create"), actions.count("update")
         errors = list(self.duplicates)
         if created + updated < len(actions):

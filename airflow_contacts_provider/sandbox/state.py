@@ -137,7 +137,7 @@ class SinkCounter:
     bytes: int = 0
 
 
-class SinkContact(msgspec.Struct):
+class SinkContact(msgspec.Struct, gc=False):
     """The one member of a contact the sink reads: every other member is skipped unparsed."""
 
     email: Any = None
