@@ -402,6 +402,17 @@ def test_sink_mode_echoes_any_email_as_json_would(contacts_sandbox: Sandbox) -> 
                                               for email in emails]}
 
 
+def test_sink_mode_lower_cases_plain_emails_and_keeps_a_line_break_within_one(contacts_sandbox: Sandbox) -> None:
+    contacts_sandbox.state.sink = True
+    plain = ["Ann@Example.COM", "", "b.c+tag@x.io", "QUOTE'S@X.IO"]
+    for emails in (plain, [*plain, "line\nbreak@x.io"]):
+        body = {"workspace_id": WORKSPACE, "contacts": [{"email": email} for email in emails]}
+
+        response = post(contacts_sandbox, body)
+
+        assert response.json() == {"operations": [{"email": email.lower(), "action": "create"} for email in emails]}
+
+
 def test_sink_mode_answers_no_contacts_with_no_operations(contacts_sandbox: Sandbox) -> None:
     contacts_sandbox.state.sink = True
 
