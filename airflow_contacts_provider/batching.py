@@ -99,7 +99,7 @@ class BatchDigest:
                 hashes = frame.iloc[:, -1].to_numpy()
                 frame = frame.iloc[:, :-1]  # half the time of drop(columns=...)
             else:
-                hashes = email_hashes(frame["email"].to_numpy(dtype=object))
+                hashes = email_hashes(frame["email"])
             self.fingerprint = (self.fingerprint + int(hashes.sum(dtype=np.uint64))) & _MASK
             yield frame
 

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from email_validator import EmailNotValidError, validate_email
 from pandas.api import types as ptypes
 
-from airflow_contacts_provider.arrow_text import arrow_texts, needs_trimming, text_bytes, text_sizes
+from airflow_contacts_provider.arrow_text import arrow_texts, needs_trimming, text_bytes, text_hashes, text_sizes
 from airflow_contacts_provider.exceptions import MappingError
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.mapping import EMAIL_FIELD, FieldMapping, ResolvedField, ResolvedMapping
@@ -186,9 +186,9 @@ class ValidatedChunk:
         return count_reasons(invalid, per_row=True)
 
 
-def email_hashes(emails: np.ndarray) -> np.ndarray:
-    """64-bit hashes of addresses (an object array): what the duplicate check and batch fingerprints compare."""
-    return pd.util.hash_array(emails, categorize=False)
+def email_hashes(emails: pd.Series) -> np.ndarray:
+    """64-bit hashes of addresses (a text column): what the duplicate check and batch fingerprints compare."""
+    return text_hashes(arrow_texts(emails))
 
 
 class SeenEmails:
@@ -379,7 +379,7 @@ class ContactValidator:
         contact_positions = valid_positions
         contact_hashes = None
         if self.dedupe:
-            hashes = email_hashes(emails.to_numpy(dtype=object)[valid_positions])
+            hashes = email_hashes(emails)[valid_positions]
             firsts = self.seen.first_rows(hashes, row_numbers[valid_positions])
             repeated = firsts != row_numbers[valid_positions]
             duplicate_positions, first_rows = valid_positions[repeated], firsts[repeated]
