@@ -82,10 +82,11 @@ class NotifuseHook(ContactImportHook):
     default_chunk_size = 20_000
     """Two batches: a chunk is encoded whole (:meth:`prepare_contacts`); 30,000 measured little
     faster and held 20 MiB more."""
-    default_concurrent_requests = 4
-    """Requests at once: each is synchronous and mostly server time (docs/contracts/notifuse.md)."""
+    default_concurrent_requests = 3
+    """Requests at once: each is synchronous and mostly server time (docs/contracts/notifuse.md).
+    Four measured as fast and held 2-3 MiB more (1M and 5M contacts, benchmarks/throughput.py)."""
     mapped_blocks_from = 4 << 20
-    """A chunk's JSON (about 7 MB) is held while four requests are in flight: from the heap, such
+    """A chunk's JSON (about 7 MB) is held while its requests are in flight: from the heap, such
     blocks left a sync of 5M contacts 9-11 MiB higher at peak (benchmarks/throughput.py)."""
     kept_jobs = 100
     """Finished jobs :meth:`get_import` can return: the latest ones (a long sync submits thousands)."""
