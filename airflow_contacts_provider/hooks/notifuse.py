@@ -246,8 +246,9 @@ class Answer:
     """What Notifuse answered to a batch's requests (one, unless a proxy's body cap split it).
 
     :param operations: every request's operations, in request order.
-    :param emails: each operation's email, as answered.
-    :param actions: each operation's action.
+    :param emails: each operation's email, as answered, and
+    :param actions: each operation's action: taken from the operations once, as each request is
+        answered, for :meth:`PreparedBatch.locate` and :meth:`PreparedBatch.tally` to compare at once.
     :param request_starts: for each operation, the batch request index its request began at:
         Notifuse's "at index N" counts from there.
     :param refused: request indices of contacts refused as too large when sent alone.
@@ -298,8 +299,9 @@ class PreparedBatch:
         else:
             found = pc.index_in(keys, value_set=self.keys, skip_nulls=True)
             indices = pc.fill_null(found, -1).to_numpy(zero_copy_only=False, writable=True)
-        has_errors = "error" in answer.actions  # a search in C: the usual answer has none
-        for i in [i for i, action in enumerate(answer.actions) if action == "error"] if has_errors else ():
+        failed = ([i for i, action in enumerate(answer.actions) if action == "error"]
+                  if "error" in answer.actions else [])  # a search in C first: the usual answer has none
+        for i in failed:
             match = _AT_INDEX.search(answer.operations[i].error or "")
             index = answer.request_starts[i] + int(match.group(1)) if match else len(self.positions)
             if index < len(self.positions):
