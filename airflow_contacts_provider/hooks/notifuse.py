@@ -76,15 +76,16 @@ class NotifuseHook(ContactImportHook):
     hook_name = "Notifuse"
     provider = "notifuse"
     default_host = "https://demo.notifuse.com"
-    max_batch_size = 10_000
-    """Notifuse sets no limit; see docs/contracts/notifuse.md for why 10,000. A reverse proxy's
+    max_batch_size = 20_000
+    """Notifuse sets no limit; see docs/contracts/notifuse.md for why 20,000. A reverse proxy's
     smaller body cap is found on the way (:meth:`_send_contacts`)."""
     default_chunk_size = 20_000
-    """Two batches: a chunk is encoded whole (:meth:`prepare_contacts`); 30,000 measured little
-    faster and held 20 MiB more."""
+    """One request: a chunk is encoded whole (:meth:`prepare_contacts`); 25,000 and 30,000 measured
+    no faster (with requests of 10,000) and held 14-20 MiB more."""
     default_concurrent_requests = 3
     """Requests at once: each is synchronous and mostly server time (docs/contracts/notifuse.md).
-    Four measured as fast and held 2-3 MiB more (1M and 5M contacts, benchmarks/throughput.py)."""
+    Two measured 3 % slower; four, with requests of 10,000, as fast and 2-3 MiB higher
+    (1M and 5M contacts, benchmarks/throughput.py)."""
     mapped_blocks_from = 4 << 20
     """A chunk's JSON (about 7 MB) is held while its requests are in flight: from the heap, such
     blocks left a sync of 5M contacts 9-11 MiB higher at peak (benchmarks/throughput.py)."""

@@ -238,7 +238,7 @@ def test_over_limit_batch_refused_before_sending(contacts_sandbox: Sandbox) -> N
     hook = NotifuseHook(backoff_base=0.01)
     frame = pd.DataFrame({"email": [f"c{i}@example.com" for i in range(hook.max_batch_size + 1)]})
 
-    with pytest.raises(BatchTooLargeError, match="at most 10000"):
+    with pytest.raises(BatchTooLargeError, match="at most 20000"):
         hook.submit_import(frame)
     assert sent_requests(contacts_sandbox) == 0
     hook.submit_import(frame.iloc[:-1])
