@@ -68,6 +68,8 @@ def count_reasons(reasons: pd.Series, *, per_row: bool = False) -> Counter[str]:
     :param per_row: count each row once, under its problems' categories joined by "; " (totals then
         add up to rows); by default each problem counts apart.
     """
+    if reasons.empty:  # the usual chunk: what follows costs a tenth of a millisecond even then
+        return Counter()
     text = reasons.dropna().astype("str")
     if text.empty:
         return Counter()
