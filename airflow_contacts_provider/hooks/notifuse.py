@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import requests
 
-from airflow_contacts_provider.arrow_text import arrow_texts, string_array
+from airflow_contacts_provider.arrow_text import arrow_texts, string_array, text_buffers, text_bytes
 from airflow_contacts_provider.exceptions import (
     ConfigurationError,
     ContactsProviderError,
@@ -30,7 +30,7 @@ from airflow_contacts_provider.exceptions import (
 from airflow_contacts_provider.fields import FieldSpec, FieldType
 from airflow_contacts_provider.hooks.base import ContactImportHook, Contacts, JsonBody, as_frame
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus, RowError
-from airflow_contacts_provider.json_rows import json_objects
+from airflow_contacts_provider.json_rows import comma_joined, json_objects
 
 IMPORT_PATH = "/api/contacts.import"
 COUNT_PATH = "/api/contacts.count"
@@ -154,13 +154,13 @@ class NotifuseHook(ContactImportHook):
         members: dict[str, Any] = {"workspace_id": workspace}
         if list_ids:
             members["subscribe_to_lists"] = [str(list_id) for list_id in list_ids]
-        job = batch.tally(self.provider, job_id, self._send_contacts(members, batch.contacts))
+        job = batch.tally(self.provider, job_id, self._send_contacts(members, batch))
         self._jobs[job_id] = job
         if len(self._jobs) > self.kept_jobs:
             self._jobs.popitem(last=False)
         return job
 
-    def _send_contacts(self, members: dict[str, Any], contacts: pa.StringArray) -> Answer:
+    def _send_contacts(self, members: dict[str, Any], batch: PreparedBatch) -> Answer:
         """Send a batch's contacts, in one request unless the server refused one that large.
 
         Notifuse has no body limit, but a reverse proxy in front of it may (nginx's default is
@@ -168,14 +168,18 @@ class NotifuseHook(ContactImportHook):
         batches go in requests of that size. A contact refused alone is rejected, not the batch.
         """
         answer = Answer()
-        pending = deque(_pieces(0, len(contacts), self._request_limit))
+        pending = deque(_pieces(0, len(batch.contacts), self._request_limit))
         while pending:
             start, stop = pending.popleft()
-            body = JsonBody(members, "contacts", contacts[start:stop])
+            body = JsonBody(members, "contacts", batch.contacts[start:stop])
             response = self.request("POST", IMPORT_PATH, data=body, headers={"Content-Type": "application/json"},
                                     accept=(413,))
             if response.status_code != 413:
-                answer.add(start, _operations(response))
+                created = _usual_answer(response.content, batch.keys[start:stop])
+                if created is not None:
+                    answer.add_usual(start, created)
+                else:
+                    answer.add(start, _operations(response))
             elif stop - start == 1:
                 answer.refused.append(start)
             else:
@@ -253,6 +257,8 @@ class Answer:
     :param request_starts: for each operation, the batch request index its request began at:
         Notifuse's "at index N" counts from there.
     :param refused: request indices of contacts refused as too large when sent alone.
+    :param usual: requests answered in the usual form (:func:`_usual_answer`), not decoded: the
+        request index each began at, and whether each of its contacts was created (else updated).
     """
 
     operations: list[Operation] = field(default_factory=list)
@@ -260,12 +266,24 @@ class Answer:
     actions: list[str | None] = field(default_factory=list)
     request_starts: list[int] = field(default_factory=list)
     refused: list[int] = field(default_factory=list)
+    usual: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
     def add(self, start: int, operations: list[Operation]) -> None:
         self.operations += operations
         self.emails += [operation.email for operation in operations]
         self.actions += [operation.action for operation in operations]
         self.request_starts += [start] * len(operations)
+
+    def add_usual(self, start: int, created: np.ndarray) -> None:
+        self.usual.append((start, created))
+
+    def decode_usual(self, keys: pa.StringArray) -> None:
+        """Turn the usual answers into operations, for an answer that has others too (a proxy's 413 split it)."""
+        for start, created in self.usual:
+            emails = keys[start:start + len(created)].to_pylist()
+            self.add(start, [Operation(email=email, action="create" if was_created else "update")
+                             for email, was_created in zip(emails, created.tolist(), strict=True)])
+        self.usual = []
 
 
 @dataclass
@@ -317,6 +335,16 @@ class PreparedBatch:
 
         The first operation on a position decides its outcome. Only rejections take per-row Python.
         """
+        answered_usually = sum(len(was_created) for _, was_created in answer.usual)
+        if answer.usual and answered_usually == len(self.positions) and not answer.operations and not answer.refused:
+            # Every request answered in the usual form: each contact sent was created or updated.
+            created = sum(int(np.count_nonzero(was_created)) for _, was_created in answer.usual)
+            return ImportJob(
+                provider=provider, job_id=job_id, status=ImportStatus.SUCCEEDED, submitted=len(self.emails),
+                created=created, updated=answered_usually - created, rejected=len(self.duplicates),
+                row_errors=list(self.duplicates),
+            )
+        answer.decode_usual(self.keys)
         positions = self.locate(answer)
         if np.array_equal(positions, self.positions):  # the usual answer: an operation a contact, in order
             deciding, actions = answer.operations, answer.actions
@@ -433,6 +461,52 @@ def _rfc3339(value: Any) -> Any:
     if isinstance(value, datetime) and not pd.isna(value):
         return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
     return value
+
+
+_USUAL_OPENING, _USUAL_CLOSING = b'{"operations":[', b"]}"
+_USUAL_BEFORE_EMAIL, _USUAL_AFTER_EMAIL, _USUAL_END = '{"email":"', '","action":"', '"},'
+_UPDATE = np.frombuffer(b"update", np.uint8)
+
+
+def _usual_answer(body: bytes, keys: pa.StringArray) -> np.ndarray | None:
+    """Whether each contact was created (else updated), when Notifuse answered in the usual form; else ``None``.
+
+    A request that Notifuse stored whole is answered with an operation a contact, in request
+    order, each naming the contact's key as sent, as its Go encoder writes them:
+    ``{"operations":[{"email":"<key>","action":"create"},...]}`` ("update" for a contact it had).
+    Compared byte for byte with that text, built by Arrow, such an answer is read without a
+    Python object an operation: 0.1 s of CPU a million contacts, mostly Arrow's, where decoding and
+    matching the operations take 0.23 s holding the GIL (1M contacts sent: 2.3 -> 2.1 s). Any other
+    answer (an error, another spelling or order, a key JSON escapes) gives ``None``, and is decoded.
+
+    :param keys: the request's contacts' keys (:func:`_email_keys`), in request order.
+    """
+    if len(keys) == 0 or keys.null_count:
+        return None
+    key_bytes = text_bytes(keys)
+    if ((key_bytes < 0x20) | (key_bytes == ord('"')) | (key_bytes == ord("\\"))).any():
+        return None
+    # Written with "create" for every contact; where an action differs, it must say "update".
+    ending = _USUAL_AFTER_EMAIL + "create" + _USUAL_END
+    operations = pc.binary_join_element_wise(_USUAL_BEFORE_EMAIL, keys, ending, "")
+    expected = b"".join((_USUAL_OPENING, comma_joined(operations), _USUAL_CLOSING))
+    if len(body) != len(expected):
+        return None
+    answered = np.frombuffer(body, np.uint8)
+    differing = np.flatnonzero(answered != np.frombuffer(expected, np.uint8))
+    created = np.ones(len(keys), dtype=bool)
+    if differing.size == 0:
+        return created
+    offsets, _ = text_buffers(operations)
+    action_starts = len(_USUAL_OPENING) + offsets[1:] - offsets[0] - len("create" + _USUAL_END)
+    operation = np.searchsorted(action_starts, differing, side="right") - 1
+    if operation[0] < 0 or (differing - action_starts[operation] >= len(_UPDATE)).any():
+        return None  # a difference outside the actions
+    updated = operation[np.flatnonzero(np.diff(operation, prepend=-1))]  # in order: each once
+    if not (answered[action_starts[updated, np.newaxis] + np.arange(len(_UPDATE))] == _UPDATE).all():
+        return None
+    created[updated] = False
+    return created
 
 
 def _operations(response: requests.Response) -> list[Operation]:

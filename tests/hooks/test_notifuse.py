@@ -28,6 +28,7 @@ from airflow_contacts_provider.hooks.notifuse import (
     NotifuseHook,
     Operation,
     _operations,
+    _usual_answer,
     prepare_batch,
 )
 from airflow_contacts_provider.import_job import ImportJob, ImportStatus
@@ -537,6 +538,82 @@ def test_an_answer_in_request_order_is_matched_position_by_position() -> None:
     assert (job.created, job.updated) == (1, 1)
     assert [(error.index, error.reason.split(":")[0]) for error in job.row_errors] == [
         (0, "duplicate email in batch")]
+
+
+def usual_body(emails: list[str], actions: list[str], **dumps: Any) -> bytes:
+    """Notifuse's answer as its Go encoder writes it (compact, email then action), unless ``dumps`` say otherwise."""
+    options = dumps or {"separators": (",", ":")}
+    return json.dumps({"operations": [{"email": email, "action": action}
+                                      for email, action in zip(emails, actions, strict=True)]}, **options).encode()
+
+
+def test_the_usual_answer_is_read_byte_for_byte_with_each_contacts_action() -> None:
+    batch = prepare_batch(pd.DataFrame({"email": ["Ann@Example.com", "bob@example.com ", "cy@example.com"]}))
+    keys = batch.keys.to_pylist()
+
+    created = _usual_answer(usual_body(keys, ["update", "create", "update"]), batch.keys)
+
+    assert created is not None and created.tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize(("emails", "actions", "dumps"), [
+    (["ann@example.com", "bob@example.com"], ["create", "create"], {"separators": (", ", ": ")}),  # spaced
+    (["bob@example.com", "ann@example.com"], ["create", "create"], None),                # another order
+    (["ann@example.com"], ["create"], None),                                              # one missing
+    (["ann@example.com", "bob@example.com"], ["create", "error"], None),                  # an error
+    (["ann@example.com", "bob@example.com"], ["create", "upsert"], None),                 # an action of six letters
+    (["Ann@example.com", "bob@example.com"], ["create", "create"], None),                 # another key
+])
+def test_any_other_answer_is_left_to_the_decoder(emails: list[str], actions: list[str],
+                                                  dumps: dict[str, Any] | None) -> None:
+    batch = prepare_batch(pd.DataFrame({"email": ["ann@example.com", "bob@example.com"]}))
+    body = usual_body(emails, actions, **(dumps or {}))
+
+    assert _usual_answer(body, batch.keys) is None
+    job = batch.tally("notifuse", "job", one_request(_operations(answer(body))))
+    assert_accounted(job)
+
+
+def test_a_key_json_escapes_is_left_to_the_decoder() -> None:
+    batch = prepare_batch(pd.DataFrame({"email": ['"ann"@example.com']}))
+
+    assert _usual_answer(usual_body(['"ann"@example.com'], ["create"]), batch.keys) is None
+
+
+def test_the_usual_answer_and_its_decoding_count_alike() -> None:
+    emails = [f"user{i}@example.com" for i in range(50)]
+    actions = ["create" if i % 3 else "update" for i in range(50)]
+    batch = prepare_batch(pd.DataFrame({"email": emails + [emails[7]]}))  # row 7 comes again: the last is sent
+    body = usual_body(batch.keys.to_pylist(), actions)
+    created = _usual_answer(body, batch.keys)
+    assert created is not None
+    usual = Answer()
+    usual.add_usual(0, created)
+
+    read = batch.tally("notifuse", "job", usual)
+    decoded = batch.tally("notifuse", "job", one_request(_operations(answer(body))))
+
+    assert_accounted(read)
+    assert (read.created, read.updated, read.rejected) == (33, 17, 1)
+    assert (read.created, read.updated, read.rejected, read.submitted) == (
+        decoded.created, decoded.updated, decoded.rejected, decoded.submitted)
+    assert [(error.index, error.reason) for error in read.row_errors] == [
+        (error.index, error.reason) for error in decoded.row_errors]
+
+
+def test_usual_and_decoded_answers_of_one_batch_add_up() -> None:
+    # A proxy's 413 split the batch: the first request was answered as usual, the second with an error.
+    batch = prepare_batch(pd.DataFrame({"email": ["a@x.io", "b@x.io", "c@x.io", "d@x.io"]}))
+    mixed = Answer()
+    mixed.add_usual(0, np.array([True, False]))
+    mixed.add(2, [Operation(email="c@x.io", action="create"),
+                  Operation(email="", action="error", error="invalid contact at index 1: email is required")])
+
+    job = batch.tally("notifuse", "job", mixed)
+
+    assert_accounted(job)
+    assert (job.created, job.updated, job.rejected) == (2, 1, 1)
+    assert [error.index for error in job.row_errors] == [3]
 
 
 def test_an_answer_without_an_email_says_nothing_of_a_contact_without_one() -> None:
