@@ -31,7 +31,7 @@ from decimal import Decimal
 from enum import Enum
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -208,6 +208,7 @@ class SeenEmails:
     """
 
     RUN_SIZE = 1 << 18
+    MERGE_BLOCK = 1 << 15
     FILTER_BITS = 24
 
     def __init__(self) -> None:
@@ -290,12 +291,39 @@ class SeenEmails:
         self._filling_size += len(hashes)
 
     def _write_out(self) -> None:
-        """Merge the run's sorted pieces into one sorted run, on disk."""
-        hashes = np.concatenate([piece_hashes for piece_hashes, _ in self._filling])
-        order = np.argsort(hashes, kind="stable")  # merges the sorted pieces
-        rows = np.concatenate([piece_rows for _, piece_rows in self._filling])
-        self._full.append((self._spill.save(hashes[order]), self._spill.save(rows[order])))
+        """Merge the run's sorted pieces into one sorted run, on disk, a range of hash values at a time.
+
+        The hashes are spread evenly over their 64 bits, so ranges of equal width hold about
+        :attr:`MERGE_BLOCK` each: what the merge holds at once besides the pieces, rather than
+        two more copies of the run.
+        """
+        pieces, total = self._filling, self._filling_size
         self._filling, self._filling_size = [], 0
+        row_type = np.result_type(*(piece_rows.dtype for _, piece_rows in pieces))
+        width = (1 << 64) // -(-total // self.MERGE_BLOCK)
+        bounds = np.array(range(width, (1 << 64) - width + 1, width), dtype=np.uint64)
+        edges = [np.concatenate(([0], np.searchsorted(piece_hashes, bounds), [len(piece_hashes)]))
+                 for piece_hashes, _ in pieces]
+        hashes_path, rows_path = self._spill.new_path(), self._spill.new_path()
+        with hashes_path.open("wb") as hashes_file, rows_path.open("wb") as rows_file:
+            _write_npy_header(hashes_file, np.dtype(np.uint64), total)
+            _write_npy_header(rows_file, row_type, total)
+            for block in range(len(bounds) + 1):
+                parts = [(piece_hashes[piece_edges[block]:piece_edges[block + 1]],
+                          piece_rows[piece_edges[block]:piece_edges[block + 1]])
+                         for (piece_hashes, piece_rows), piece_edges in zip(pieces, edges, strict=True)]
+                hashes = np.concatenate([part_hashes for part_hashes, _ in parts])
+                rows = np.concatenate([part_rows for _, part_rows in parts])
+                order = np.argsort(hashes, kind="stable")  # merges the sorted parts
+                hashes[order].tofile(hashes_file)
+                rows[order].astype(row_type, copy=False).tofile(rows_file)
+        self._full.append((hashes_path, rows_path))
+
+
+def _write_npy_header(file: BinaryIO, dtype: np.dtype, length: int) -> None:
+    """The ``.npy`` header of a one-dimensional array, for its values written after it piece by piece."""
+    np.lib.format.write_array_header_1_0(
+        file, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (length,)})
 
 
 class ContactValidator:

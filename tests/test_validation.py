@@ -230,7 +230,9 @@ def test_seen_emails_agree_with_a_plain_dict(chunks: list[list[str]]) -> None:
 def test_seen_emails_agree_with_a_dict_whatever_the_bitmap_lets_through(monkeypatch: pytest.MonkeyPatch,
                                                                         filter_bits: int) -> None:
     # 0 bits: every address "may have been seen" and is looked up in every run; 25: few are.
+    # Runs of 300 are merged in ranges of about 50 hashes.
     monkeypatch.setattr(SeenEmails, "RUN_SIZE", 300)
+    monkeypatch.setattr(SeenEmails, "MERGE_BLOCK", 50)
     monkeypatch.setattr(SeenEmails, "FILTER_BITS", filter_bits)
     seen, reference = SeenEmails(), {}
     rng = np.random.default_rng(filter_bits)
@@ -241,6 +243,9 @@ def test_seen_emails_agree_with_a_dict_whatever_the_bitmap_lets_through(monkeypa
         assert seen.first_rows(email_hashes(np.array(emails, dtype=object)), rows).tolist() == expected
     assert len(seen) == len(reference)
     assert len(seen._full) >= 3, "several runs were written out and searched"
+    for hashes_path, _ in seen._full:
+        hashes = np.load(hashes_path)
+        assert (hashes[1:] > hashes[:-1]).all(), "each run is sorted, each address once"
 
 
 def test_seen_emails_cost_twelve_bytes_each_and_widen_for_huge_row_numbers() -> None:

@@ -497,6 +497,23 @@ def test_repeated_emails_keep_the_last_row_and_blank_ones_are_all_sent() -> None
     assert prepare_batch(pd.DataFrame({"email": [None, " "]})).positions.tolist() == [0, 1]
 
 
+@pytest.mark.parametrize(("emails", "keys", "positions"), [
+    # Validated addresses: their own keys, each once.
+    (["a@x.io", "b@x.io", "c@x.io"], ["a@x.io", "b@x.io", "c@x.io"], [0, 1, 2]),
+    # Already keys, but one comes again: the earlier row goes.
+    (["a@x.io", "b@x.io", "a@x.io"], ["b@x.io", "a@x.io"], [1, 2]),
+    # Non-ASCII, upper case or edge whitespace: trimmed and lower-cased, and then found to repeat.
+    (["josé@x.io", "JOSÉ@x.io", "c@x.io"], ["josé@x.io", "c@x.io"], [1, 2]),
+    (["a@x.io", "A@x.io"], ["a@x.io"], [1]),
+    (["a@x.io", "a@x.io\t"], ["a@x.io"], [1]),
+])
+def test_keys_are_normalised_only_where_needed(emails: list[str], keys: list[str], positions: list[int]) -> None:
+    batch = prepare_batch(pd.DataFrame({"email": emails}))
+
+    assert batch.keys.to_pylist() == keys
+    assert batch.positions.tolist() == positions
+
+
 # -- matching Notifuse's answer to the batch ---------------------------------------------------------
 
 def answer(body: bytes) -> requests.Response:
