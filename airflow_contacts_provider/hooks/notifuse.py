@@ -90,10 +90,11 @@ class NotifuseHook(ContactImportHook):
     default_chunk_size = 20_000
     """One request: a chunk is encoded whole (:meth:`prepare_contacts`); 25,000 and 30,000 measured
     no faster (with requests of 10,000) and held 14-20 MiB more."""
-    default_concurrent_requests = 3
+    default_concurrent_requests = 2
     """Requests at once: each is synchronous and mostly server time (docs/contracts/notifuse.md).
-    Two measured 3 % slower; four, with requests of 10,000, as fast and 2-3 MiB higher
-    (1M and 5M contacts, benchmarks/throughput.py)."""
+    Three measured as fast as two (1M contacts: 1.73-1.97 s against 1.76-1.92 s in alternating
+    runs) with a chunk's JSON more in flight: peaks up to 301 MiB at 5M against 293 MiB
+    (benchmarks/throughput.py)."""
     mapped_blocks_from = 4 << 20
     """A chunk's JSON (about 7 MB) is held while its requests are in flight: from the heap, such
     blocks left a sync of 5M contacts 9-11 MiB higher at peak (benchmarks/throughput.py)."""
