@@ -92,9 +92,9 @@ class NotifuseHook(ContactImportHook):
     no faster (with requests of 10,000) and held 14-20 MiB more."""
     default_concurrent_requests = 2
     """Requests at once: each is synchronous and mostly server time (docs/contracts/notifuse.md).
-    Three measured as fast as two (1M contacts: 1.73-1.97 s against 1.76-1.92 s in alternating
-    runs) with a chunk's JSON more in flight: peaks up to 301 MiB at 5M against 293 MiB
-    (benchmarks/throughput.py)."""
+    Three are within the noise of two (alternating 1M runs: one set favoured two by 1 %, two
+    others three by 3-4 %) and hold a chunk's JSON more in flight: single 5M runs peaked at up
+    to 301 MiB against 292-293 MiB (benchmarks/throughput.py)."""
     mapped_blocks_from = 4 << 20
     """A chunk's JSON (about 7 MB) is held while its requests are in flight: from the heap, such
     blocks left a sync of 5M contacts 9-11 MiB higher at peak (benchmarks/throughput.py)."""
