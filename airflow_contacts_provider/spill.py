@@ -6,8 +6,6 @@ import itertools
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 
 class SpillDirectory:
     """A temporary directory of this object's, removed with it, for numpy arrays and other files.
@@ -27,7 +25,7 @@ class SpillDirectory:
 
     @property
     def directory(self) -> Path | None:
-        """Where the files are, once one has been saved."""
+        """Where the files are, once a path has been given out."""
         return None if self._directory is None else Path(self._directory.name)
 
     def new_path(self, suffix: str = ".npy") -> Path:
@@ -35,9 +33,3 @@ class SpillDirectory:
         if self._directory is None:
             self._directory = tempfile.TemporaryDirectory(prefix=self._prefix)
         return Path(self._directory.name, f"{next(self._names):06d}{suffix}")
-
-    def save(self, array: np.ndarray) -> Path:
-        """Write the array to a new file and return its path."""
-        path = self.new_path()
-        np.save(path, array)
-        return path
