@@ -617,11 +617,14 @@ class ContactImportHook(BaseHook, ABC):
     def get_field_specs(self) -> dict[str, FieldSpec]:
         """The destination fields this account accepts, keyed by name."""
 
-    def prepare_contacts(self, contacts: pd.DataFrame) -> pd.DataFrame:
+    def prepare_contacts(self, contacts: pd.DataFrame, email_hashes: np.ndarray | None = None) -> pd.DataFrame:
         """Work on validated contacts done once a chunk rather than once a batch (the operator calls it).
 
         What it returns, the same rows in the same order and index, is cut into batches for
         :meth:`submit_import`, which takes plain contacts too. By default, the contacts as they are.
+
+        :param email_hashes: the emails' :func:`~airflow_contacts_provider.validation.email_hashes`,
+            when the caller made them (the operator's duplicate check), for a hook to reuse.
         """
         return contacts
 

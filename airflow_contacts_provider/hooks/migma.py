@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -101,7 +102,7 @@ class MigmaHook(ContactImportHook):
 
     # -- submitting ------------------------------------------------------------------
 
-    def prepare_contacts(self, contacts: pd.DataFrame) -> pd.DataFrame:
+    def prepare_contacts(self, contacts: pd.DataFrame, email_hashes: np.ndarray | None = None) -> pd.DataFrame:
         """Encode a chunk's subscribers at once: one :func:`build_subscribers` a chunk rather than
         one a batch of 5,000 (each call has a fixed cost). The batch's tags (``list_ids``) are
         added as it is sent; subscribers with tags of their own are left to be encoded a batch at

@@ -382,7 +382,7 @@ class BulkContactImportOperator(BaseOperator):
         with their email hashes. Done in the thread that cuts batches: with validation in the
         reader's, each thread had about half of the CPU work (Migma, 1M contacts)."""
         for contacts, hashes in validated:
-            contacts = hook.prepare_contacts(contacts)  # the one name, so only what is yielded stays held
+            contacts = hook.prepare_contacts(contacts, hashes)  # the one name, so only what is yielded stays held
             yield contacts if hashes is None else contacts.assign(**{EMAIL_HASH: hashes})
 
     def _staged(self, hook: ContactImportHook, ledger: ImportLedger, sequence: int, digest: BatchDigest,

@@ -11,9 +11,11 @@ from typing import Any
 import msgspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import requests
 
+from airflow_contacts_provider.arrow_text import text_hashes
 from airflow_contacts_provider.exceptions import (
     BatchTooLargeError,
     ConfigurationError,
@@ -35,6 +37,7 @@ from airflow_contacts_provider.import_job import ImportJob, ImportStatus
 from airflow_contacts_provider.json_rows import json_array
 from airflow_contacts_provider.sandbox.notifuse import CONTACTS_ONLY_TOKEN, READ_ONLY_TOKEN, list_members
 from airflow_contacts_provider.sandbox.server import Sandbox
+from airflow_contacts_provider.validation import email_hashes
 
 WORKSPACE = "ws_sandbox"
 
@@ -480,6 +483,28 @@ def test_a_batch_of_chunks_encoded_ahead_is_the_batch_encoded_whole() -> None:
     assert [(e.index, e.email, e.reason) for e in ahead.duplicates] == [(e.index, e.email, e.reason)
                                                                          for e in whole.duplicates]
     assert list(chunks.index) == list(frame.index), "row numbers stay, for the batch digest"
+
+
+def test_a_chunk_reuses_the_duplicate_checks_hashes_only_where_emails_are_their_keys() -> None:
+    """Hashes given with a chunk stand for its keys only when no email needed normalising."""
+    given = np.array([11, 12, 13], dtype=np.uint64)  # not the emails' real hashes: seen if used
+    usual = NotifuseHook().prepare_contacts(pd.DataFrame({"email": ["a@x.io", "b@x.io", "c@x.io"]}), given)
+    odd = NotifuseHook().prepare_contacts(pd.DataFrame({"email": ["a@x.io", " B@x.io", "c@x.io"]}), given)
+
+    assert usual["__notifuse_key_hash__"].tolist() == [11, 12, 13]
+    assert odd["__notifuse_key_hash__"].tolist() == text_hashes(pa.array(["a@x.io", "b@x.io", "c@x.io"])).tolist()
+
+
+def test_a_batch_finds_a_repeat_across_chunks_with_given_and_computed_hashes() -> None:
+    first = pd.DataFrame({"email": ["a@x.io", "b@x.io"]}, index=[0, 1])
+    second = pd.DataFrame({"email": [" A@x.io", "c@x.io"]}, index=[2, 3])
+    hook = NotifuseHook()
+    chunks = pd.concat([hook.prepare_contacts(first, email_hashes(first["email"])), hook.prepare_contacts(second)])
+
+    batch = prepare_batch(chunks)
+
+    assert batch.positions.tolist() == [1, 2, 3]
+    assert [(error.index, error.email) for error in batch.duplicates] == [(0, "a@x.io")]
 
 
 def test_repeated_emails_keep_the_last_row_and_blank_ones_are_all_sent() -> None:
