@@ -378,7 +378,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--large", action="store_true", help="also measure 5,000,000 contacts")
     parser.add_argument("--providers", nargs="+", choices=list(PROVIDERS), default=list(PROVIDERS))
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=5,
                         help="measurements of each path at N <= 1,000,000; the median time is reported")
     parser.add_argument("--job-delay", type=float, default=0.01, help="the sandbox's async job delay, s")
     parser.add_argument("--no-report", action="store_true", help="print only; keep benchmarks/results as is")
